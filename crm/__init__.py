@@ -1,0 +1,1 @@
+"""Schema-driven customer-management panel for chemical-products companies."""

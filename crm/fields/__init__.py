@@ -1,0 +1,1 @@
+"""Field types: pure value rules (values.py) and their database/form/API mapping (types.py)."""

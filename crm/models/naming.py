@@ -1,0 +1,57 @@
+"""The one place where generated names are made: tables, columns, classes, views, endpoints."""
+from __future__ import annotations
+
+from crm.spec.model import FieldSpec
+
+
+def table_name_for(table_key: str) -> str:
+    """Return the database table name of a table key (the key itself; quoting handles reserved words)."""
+    return table_key
+
+
+def column_name_for(field: FieldSpec) -> str:
+    """Return the database column of a field: `<key>_id` for links and users, else the key."""
+    return f"{field.key}_id" if field.is_relation else field.key
+
+
+def class_name_for(table_key: str) -> str:
+    """Return the mapped class name, e.g. order_line -> OrderLine."""
+    return "".join(part.capitalize() for part in table_key.split("_"))
+
+
+def view_class_name_for(table_key: str) -> str:
+    return f"{class_name_for(table_key)}View"
+
+
+def api_class_name_for(table_key: str) -> str:
+    return f"{class_name_for(table_key)}Api"
+
+
+def permission_view_name_for(table_key: str) -> str:
+    """Return the stable Flask-AppBuilder view name that holds a table's permissions (screens and API)."""
+    return f"table:{table_key}"
+
+
+def view_route_for(table_key: str) -> str:
+    return f"/t/{table_key}"
+
+
+def api_route_for(table_key: str) -> str:
+    return f"/api/v1/{table_key}"
+
+
+def index_name_for(table_key: str, field_key: str) -> str:
+    return f"ix_{table_key}_{field_key}"[:63]
+
+
+def unique_name_for(table_key: str, field_key: str) -> str:
+    return f"uq_{table_key}_{field_key}"[:63]
+
+
+def fk_name_for(table_key: str, field_key: str) -> str:
+    return f"fk_{table_key}_{field_key}"[:63]
+
+
+def children_relation_for(child_table: str, link_field: str) -> str:
+    """Return the backref attribute on a parent that lists its children through one link field."""
+    return f"{child_table}__by_{link_field}"

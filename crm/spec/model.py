@@ -1,0 +1,136 @@
+"""Validated, immutable spec objects built from the schema YAML."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A text shown to people, in Chinese and English; falls back to the other language."""
+
+    zh: str
+    en: str
+
+    def text(self, lang: str | None = None) -> str:
+        """Return the label in `lang` ('zh' or 'en'), or the other one if that is empty."""
+        if lang and lang.startswith("en"):
+            return self.en or self.zh
+        return self.zh or self.en
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option of a choice list: stored key, label and an optional CSS colour."""
+
+    key: str
+    label: Label
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class ChoiceListSpec:
+    key: str
+    options: tuple[OptionSpec, ...]
+    file: str = ""
+    line: int = 0
+
+    def option(self, key: Any) -> OptionSpec | None:
+        """Return the option stored as `key`, or None if the list no longer has it."""
+        for opt in self.options:
+            if opt.key == key:
+                return opt
+        return None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(opt.key for opt in self.options)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a table, as declared in YAML (after validation)."""
+
+    key: str
+    type: str
+    label: Label
+    help: Label | None = None
+    required: bool = False
+    unique: bool = False
+    default: Any = None
+    min: Any = None
+    max: Any = None
+    max_length: int | None = None
+    pattern: str | None = None
+    pattern_message: Label | None = None
+    readonly: bool = False
+    index: bool = False
+    choices: ChoiceListSpec | None = None
+    to: str | None = None
+    on_delete: str = "restrict"
+    scale: int | None = None
+    file: str = ""
+    line: int = 0
+
+    @property
+    def is_relation(self) -> bool:
+        return self.type in ("link", "user")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table: its fields in form order and how lists show it."""
+
+    key: str
+    label: Label
+    fields: tuple[FieldSpec, ...]
+    title: str
+    list: tuple[str, ...]
+    search: tuple[str, ...]
+    filters: tuple[str, ...]
+    order_by: str | None = None
+    help: Label | None = None
+    icon: str = "fa-table"
+    file: str = ""
+    line: int = 0
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    def line_of(self, key: str) -> int:
+        """Return the line of a table-level key such as 'list', or the table's own line."""
+        return self.lines.get(key, self.line)
+
+    def field(self, key: str) -> FieldSpec:
+        """Return the field called `key`; KeyError if there is none."""
+        for f in self.fields:
+            if f.key == key:
+                return f
+        raise KeyError(key)
+
+    def has_field(self, key: str) -> bool:
+        return any(f.key == key for f in self.fields)
+
+
+@dataclass(frozen=True)
+class SchemaSpec:
+    """The whole schema: all tables (in file order) and shared choice lists."""
+
+    tables: tuple[TableSpec, ...]
+    choices: dict[str, ChoiceListSpec] = field(default_factory=dict)
+    source_dir: str = ""
+
+    def table(self, key: str) -> TableSpec:
+        """Return the table called `key`; KeyError if there is none."""
+        for t in self.tables:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+    def children_of(self, table_key: str) -> list[tuple[TableSpec, FieldSpec]]:
+        """Return (child table, link field) pairs for every link pointing at `table_key`."""
+        return [(t, f) for t in self.tables for f in t.fields
+                if f.type == "link" and f.to == table_key]
