@@ -320,8 +320,9 @@ class ChoiceType(ValueType):
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:
         assert spec.choices is not None
         if value not in spec.choices.keys:
-            known = "、".join(spec.choices.keys)
-            return [msg(f"'{value}' 不是可选项,可选:{known}", f"'{value}' is not one of the options: {known}")]
+            zh = "、".join(f"{o.key}({o.label.zh})" for o in spec.choices.options)
+            en = ", ".join(f"{o.key} ({o.label.en})" for o in spec.choices.options)
+            return [msg(f"“{value}”不是可选项,可选:{zh}", f"'{value}' is not one of the options: {en}")]
         return []
 
 

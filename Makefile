@@ -1,0 +1,30 @@
+# Quick start: `make run` serves the panel on http://127.0.0.1:8080, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-sqlite test-postgresql test-mariadb clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/crm run --demo
+
+# The suite runs once per database; a database server that cannot be reached is reported as skipped
+# (and is a failure when CRM_TEST_REQUIRE_ALL_DATABASES=1, as in CI).
+test: install
+	$(MAKE) --no-print-directory test-sqlite test-postgresql test-mariadb
+
+test-sqlite test-postgresql test-mariadb: install
+	CRM_TEST_DATABASE=$(subst test-,,$@) $(BIN)/python -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,67 @@
+"""Configuration: defaults here, each overridable by a CRM_* environment variable."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+ENV_SETTINGS = ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_SECRET_KEY", "CRM_ADMIN_USERNAME",
+                "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR")
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings: defaults, then environment variables, then `overrides` (tests)."""
+    overrides = overrides or {}
+    env = {k: v for k, v in os.environ.items() if k in ENV_SETTINGS and v}
+    settings = {**env, **overrides}
+    instance = Path(settings.get("CRM_INSTANCE_DIR") or PROJECT_DIR / "instance").resolve()
+    config: dict[str, Any] = {
+        "CRM_INSTANCE_DIR": str(instance),
+        "CRM_SCHEMA_DIR": str(Path(settings.get("CRM_SCHEMA_DIR") or PROJECT_DIR / "schema")),
+        "CRM_DATABASE_URL": settings.get("CRM_DATABASE_URL") or f"sqlite:///{instance / 'crm.db'}",
+        "CRM_ADMIN_USERNAME": settings.get("CRM_ADMIN_USERNAME") or "admin",
+        "CRM_ADMIN_PASSWORD": settings.get("CRM_ADMIN_PASSWORD"),
+        "CRM_SECRET_KEY": settings.get("CRM_SECRET_KEY"),
+    }
+    config.update(FLASK_DEFAULTS)
+    config.update({k: v for k, v in overrides.items() if k not in config or k in FLASK_DEFAULTS})
+    config["SQLALCHEMY_DATABASE_URI"] = config["CRM_DATABASE_URL"]
+    config["UPLOAD_FOLDER"] = overrides.get("UPLOAD_FOLDER") or str(instance / "uploads")
+    return config
+
+
+def secret_key(config: dict[str, Any]) -> str:
+    """Return CRM_SECRET_KEY, or the key generated once into the instance folder."""
+    if config.get("CRM_SECRET_KEY"):
+        return str(config["CRM_SECRET_KEY"])
+    path = Path(config["CRM_INSTANCE_DIR"]) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+FLASK_DEFAULTS: dict[str, Any] = {
+    "APP_NAME": "化工客户管理",
+    "APP_THEME": "",
+    "BABEL_DEFAULT_LOCALE": "zh",
+    "LANGUAGES": {"zh": {"flag": "cn", "name": "中文"}, "en": {"flag": "gb", "name": "English"}},
+    "AUTH_TYPE": 1,  # database logins
+    "AUTH_ROLE_ADMIN": "admin",
+    "AUTH_ROLE_PUBLIC": "public",
+    "FAB_UPDATE_PERMS": False,  # permissions are synced explicitly by crm.security.roles
+    "FAB_API_SWAGGER_UI": True,
+    "FAB_ADD_SECURITY_API": False,
+    "FAB_API_MAX_PAGE_SIZE": 500,
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "WTF_CSRF_ENABLED": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    "RATELIMIT_ENABLED": False,
+}

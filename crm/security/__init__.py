@@ -1,0 +1,1 @@
+"""Roles and permissions: verbs in YAML map to Flask-AppBuilder permission names here."""

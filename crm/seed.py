@@ -1,0 +1,74 @@
+"""Insert the generated demo rows into an empty database."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm.demo import build_demo_rows
+from crm.models import naming
+from crm.security.roles import STAFF_ROLE
+from crm.security.users import add_user
+
+DEMO_USERS = (("zhangwei", "张", "伟"), ("lina", "李", "娜"), ("wangfang", "王", "芳"))
+DEMO_PASSWORD = "demo12345"
+
+
+class DemoNotEmpty(Exception):
+    """Demo data is only loaded into empty tables."""
+
+
+def load_demo_data(app: Any, seed: int = 2024, scale: float = 1.0) -> dict[str, int]:
+    """Fill every table with demo rows; return the count per table. Raises DemoNotEmpty if data exists."""
+    state = app.extensions["crm"]
+    with app.app_context():
+        session = app.appbuilder.session
+        models = state.models
+        for table in state.schema.tables:
+            if session.execute(sa.select(sa.func.count()).select_from(models.model(table.key))).scalar():
+                raise DemoNotEmpty(f"table '{table.key}' already has records; demo data is only loaded "
+                                   "into an empty database")
+        user_ids = demo_user_ids(app)
+        rows = build_demo_rows(state.schema, user_ids, seed=seed, scale=scale)
+        ids: dict[str, list[int]] = {}
+        counts = {}
+        try:
+            for table_key, table_rows in rows.items():
+                ids[table_key] = insert_rows(session, models, table_key, table_rows, ids)
+                counts[table_key] = len(table_rows)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return counts
+
+
+def demo_user_ids(app: Any) -> list[int]:
+    """Return the ids of the demo sales users, creating them when missing."""
+    sm = app.appbuilder.sm
+    found = []
+    for username, last, first in DEMO_USERS:
+        user = sm.find_user(username=username) or add_user(app.appbuilder, username, STAFF_ROLE, DEMO_PASSWORD,
+                                                            first_name=first, last_name=last)
+        found.append(user.id)
+    return found
+
+
+def insert_rows(session: Any, models: Any, table_key: str, rows: list[dict[str, Any]],
+                ids: dict[str, list[int]]) -> list[int]:
+    """Insert rows (links given as indexes into earlier tables); return the new ids in order."""
+    table_spec = models.schema.table(table_key)
+    table = models.metadata.tables[naming.table_name_for(table_key)]
+    batch = []
+    for row in rows:
+        values = {}
+        for f in table_spec.fields:
+            value = row.get(f.key)
+            if f.type == "link" and value is not None:
+                value = ids[f.to or ""][value]
+            values[naming.column_name_for(f)] = value
+        batch.append(values)
+    if not batch:
+        return []
+    statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, batch))

@@ -1,0 +1,1 @@
+"""Generated Flask-AppBuilder screens and REST APIs, built from the specs."""

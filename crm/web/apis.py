@@ -1,0 +1,173 @@
+"""Generated REST APIs: one ModelRestApi class per table, with field rules from the specs."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_appbuilder import ModelRestApi
+from flask_appbuilder.api.convert import Model2SchemaConverter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from marshmallow import ValidationError, fields as ma_fields, validates_schema
+
+from crm.fields.types import SpecApiField
+from crm.models import naming
+from crm.models.build import BuiltModels
+from crm.security.permissions import METHOD_VERBS
+from crm.spec.model import FieldSpec, TableSpec
+
+from .i18n import current_lang
+from .records import DeleteBlocked, check_delete, unique_conflicts
+
+USER_COLUMNS = ("id", "username", "first_name", "last_name")
+
+
+class RelatedIdField(ma_fields.Field):
+    """A link or user given by id in a request; answers with a clear message when there is no such row."""
+
+    def __init__(self, spec: FieldSpec, target: type, target_label: Any, **kwargs: Any):
+        super().__init__(allow_none=not spec.required, **kwargs)
+        self.spec, self.target, self.target_label = spec, target, target_label
+        self.metadata.update({"type": "integer", "description": f"id of the {spec.to or 'user'}"})
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else value.id
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict):
+            value = value.get("id")
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+            raise ValidationError("应为记录 id(整数)" if current_lang() == "zh" else "expected a record id (an integer)")
+        row = current_app.appbuilder.session.get(self.target, int(value))
+        if row is None:
+            raise ValidationError(f"不存在 id 为 {value} 的{self.target_label.zh}" if current_lang() == "zh"
+                                  else f"there is no {self.target_label.en} with id {value}")
+        return row
+
+    def deserialize(self, value: Any, attr: Any = None, data: Any = None, **kwargs: Any) -> Any:
+        if value is None and self.spec.required:
+            raise ValidationError("必填" if current_lang() == "zh" else "required")
+        return super().deserialize(value, attr, data, **kwargs)
+
+
+class SpecSchemaMixin:
+    """Schema-level rules: required fields on create, unique values against the database."""
+
+    table_spec: TableSpec
+    for_create: bool = False
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_record(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        lang = current_lang()
+        if self.for_create:
+            for f in self.table_spec.fields:
+                if f.required and f.key not in data and not f.readonly and f.type != "boolean":
+                    errors[f.key] = ["必填" if lang == "zh" else "required"]
+        instance = getattr(self, "instance", None)
+        own_id = getattr(instance, "id", None)
+        session = current_app.appbuilder.session
+        model = self.opts.model  # type: ignore[attr-defined]
+        for key, label in unique_conflicts(model, self.table_spec, data, own_id, session).items():
+            errors.setdefault(key, []).append(label.text(lang))
+        if errors:
+            raise ValidationError(errors)
+
+
+class SpecSchemaConverter(Model2SchemaConverter):
+    """Builds marshmallow schemas whose fields follow the field specs (validation, JSON shape)."""
+
+    for_create = False
+
+    def _column2field(self, datamodel: Any, column: Any, nested: bool = True,
+                      parent_schema_name: Any = None) -> Any:
+        spec = _spec_of(datamodel.obj, column.name)
+        if spec is None:
+            return super()._column2field(datamodel, column, nested, parent_schema_name)
+        if spec.is_relation and (column.children or not nested):
+            return super()._column2field(datamodel, column, nested, parent_schema_name)
+        if spec.is_relation:
+            target = datamodel.get_related_model(column.name)
+            target_spec = getattr(target, "__table_spec__", None)
+            from crm.spec.model import Label
+            label = target_spec.label if target_spec else Label("用户", "user")
+            return RelatedIdField(spec, target, label)
+        return SpecApiField(spec, current_lang)
+
+    def _meta_schema_factory(self, columns: Any, model: Any, class_mixin: Any,
+                             parent_schema_name: Any = None) -> Any:
+        spec = getattr(model, "__table_spec__", None)
+        if spec is not None and model is self.datamodel.obj:
+            class_mixin = type("Mixin", (SpecSchemaMixin, class_mixin),
+                               {"table_spec": spec, "for_create": self.for_create})
+        return super()._meta_schema_factory(columns, model, class_mixin, parent_schema_name)
+
+
+def _spec_of(model: type, key: str) -> FieldSpec | None:
+    table = getattr(model, "__table_spec__", None)
+    if table is None or not table.has_field(key):
+        return None
+    return table.field(key)
+
+
+class RecordApi(ModelRestApi):
+    """Behaviour shared by every generated API; per-table settings are class attributes."""
+
+    table_spec: TableSpec
+    models: BuiltModels
+    method_permission_name = METHOD_VERBS
+    allow_browser_login = False  # JWT only: a session cookie never authorises an API call
+
+    def _init_model_schemas(self) -> None:
+        # The add schema checks required fields; edits merge the stored record first, so they need not.
+        def converter(for_create: bool) -> SpecSchemaConverter:
+            conv = type("Converter", (SpecSchemaConverter,), {"for_create": for_create})
+            return conv(self.datamodel, self.validators_columns)
+        self.model2schemaconverter = converter(False)
+        self.add_model_schema = converter(True).convert(self.add_columns)
+        super()._init_model_schemas()
+
+    def pre_delete(self, item: Any) -> None:
+        check_delete(self.models, self.table_spec, item, self.datamodel.session)
+
+    def delete_headless(self, pk: Any) -> Any:
+        try:
+            return super().delete_headless(pk)
+        except DeleteBlocked as exc:
+            return self.response(409, message=exc.text(current_lang()))
+
+
+def api_read_columns(models: BuiltModels, table: TableSpec) -> list[str]:
+    """Return the columns an API answer holds: id, plain fields, and id + title of each related row."""
+    columns = ["id"]
+    for f in table.fields:
+        if f.type == "link":
+            target = models.schema.table(f.to or "")
+            columns += [f"{f.key}.id", f"{f.key}.{target.title}"]
+        elif f.type == "user":
+            columns += [f"{f.key}.{c}" for c in USER_COLUMNS]
+        else:
+            columns.append(f.key)
+    return columns
+
+
+def build_api_class(models: BuiltModels, table: TableSpec) -> type[RecordApi]:
+    """Return the ModelRestApi class of one table."""
+    read_columns = api_read_columns(models, table)
+    writable = [f.key for f in table.fields if not f.readonly]
+    attrs: dict[str, Any] = {
+        "table_spec": table,
+        "models": models,
+        "datamodel": SQLAInterface(models.model(table.key)),
+        "resource_name": table.key,
+        "class_permission_name": naming.permission_view_name_for(table.key),
+        "list_columns": read_columns,
+        "show_columns": read_columns,
+        "add_columns": writable,
+        "edit_columns": writable,
+        "search_columns": [f.key for f in table.fields if f.type != "attachment"],
+        "order_columns": ["id"] + [f.key for f in table.fields if not f.is_relation
+                                   and f.type not in ("multi_choice", "text", "attachment")],
+        "label_columns": {f.key: f.label.text("zh") for f in table.fields},
+        "description_columns": {f.key: f.help.text("zh") for f in table.fields if f.help},
+    }
+    return type(naming.api_class_name_for(table.key), (RecordApi,), attrs)

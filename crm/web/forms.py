@@ -1,0 +1,61 @@
+"""Form fields per table: one per field spec, with labels, help, defaults and validators."""
+from __future__ import annotations
+
+from typing import Any
+
+from wtforms.validators import StopValidation
+
+from crm.fields.types import default_value, field_type
+from crm.models.build import BuiltModels
+from crm.spec.model import FieldSpec, TableSpec
+
+from .i18n import current_lang, lazy_label
+from .records import unique_conflicts
+
+
+def build_form_fields(models: BuiltModels, table: TableSpec, for_add: bool) -> dict[str, Any]:
+    """Return field key → unbound WTForms field for every non-relation field of `table`."""
+    result = {}
+    for spec in table.fields:
+        if spec.is_relation:
+            continue
+        field = field_type(spec).form_field(spec, lazy_label(spec.label), lazy_label(spec.help), current_lang)
+        validators = list(field.kwargs.get("validators") or [])
+        if spec.unique:
+            validators.append(UniqueInput(models, table, spec))
+        field.kwargs["validators"] = validators
+        if for_add and spec.default is not None:
+            field.kwargs["default"] = lambda _spec=spec: default_value(_spec)
+        result[spec.key] = field
+    return result
+
+
+def relation_validators(table: TableSpec) -> dict[str, list[Any]]:
+    """Return validators for link and user selects: the 'required' rule with the field's message."""
+    return {f.key: [RequiredRelation()] for f in table.fields if f.is_relation and f.required}
+
+
+class UniqueInput:
+    """WTForms validator: refuse a value another record of the table already has."""
+
+    def __init__(self, models: BuiltModels, table: TableSpec, spec: FieldSpec):
+        self.models, self.table, self.spec = models, table, spec
+
+    def __call__(self, form: Any, field: Any) -> None:
+        from flask import current_app
+        session = current_app.appbuilder.session
+        model = self.models.model(self.table.key)
+        own = getattr(form, "_id", None)
+        problems = unique_conflicts(model, self.table, {self.spec.key: field.data}, own, session)
+        if problems:
+            raise StopValidation(problems[self.spec.key].text(current_lang()))
+
+
+class RequiredRelation:
+    """WTForms validator for a required link or user select."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if field.data is None or field.data == "":
+            raise StopValidation("Required" if current_lang() == "en" else "必填")

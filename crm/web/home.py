@@ -1,0 +1,45 @@
+"""The home page: one card per table with its record count, and template helpers."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, url_for
+from flask_appbuilder import IndexView
+
+from crm.models import naming
+
+from .i18n import current_lang
+
+
+class HomeView(IndexView):
+    index_template = "crm/index.html"
+
+
+def home_cards() -> list[dict[str, Any]]:
+    """Return label, icon, count and URL of each table the current user may read."""
+    state = current_app.extensions["crm"]
+    sm = current_app.appbuilder.sm
+    session = current_app.appbuilder.session
+    cards = []
+    for table in state.schema.tables:
+        if not sm.has_access("can_read", naming.permission_view_name_for(table.key)):
+            continue
+        model = state.models.model(table.key)
+        count = session.execute(sa.select(sa.func.count()).select_from(model)).scalar()
+        cards.append({"label": table.label.text(current_lang()), "icon": table.icon, "count": count,
+                      "url": url_for(f"{naming.view_class_name_for(table.key)}.list")})
+    return cards
+
+
+def search_placeholder(view: Any) -> str:
+    """Return the keyword box hint, naming the fields it searches."""
+    lang = current_lang()
+    names = ("、" if lang == "zh" else ", ").join(view.table_spec.field(k).label.text(lang)
+                                                   for k in view.table_spec.search)
+    return f"搜索:{names}" if lang == "zh" else f"Search {names}"
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.globals["crm_home_cards"] = home_cards
+    app.jinja_env.globals["crm_search_placeholder"] = search_placeholder

@@ -1,0 +1,203 @@
+"""Generated CRUD screens: one ModelView class per table, built with one type() call each."""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask_appbuilder import ModelView, expose, has_access
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from werkzeug.utils import secure_filename
+
+from crm.fields.types import field_type, stored_file_label
+from crm.models import naming
+from crm.models.build import BuiltModels
+from crm.security.permissions import METHOD_VERBS
+from crm.spec.model import FieldSpec, TableSpec
+
+from .forms import build_form_fields, relation_validators
+from .i18n import current_lang, lazy_label, lazy_text
+from .records import DeleteBlocked, check_delete
+
+LIST_SKIP_SORT = ("multi_choice", "text", "attachment")
+
+
+class KeywordFilter(BaseFilter):
+    """Matches rows where any of the table's search fields contains the keyword."""
+
+    name = "keyword"
+    columns: tuple[str, ...] = ()
+
+    def apply(self, query: Any, value: Any) -> Any:
+        model = self.datamodel.obj
+        words = [w for w in str(value).split() if w]
+        for word in words:
+            pattern = f"%{word}%"
+            query = query.filter(sa.or_(*[getattr(model, c).ilike(pattern) for c in self.columns]))
+        return query
+
+
+class RecordView(ModelView):
+    """Behaviour shared by every generated screen; per-table settings are class attributes."""
+
+    table_spec: TableSpec
+    models: BuiltModels
+    child_links: list[tuple["RecordView", FieldSpec]] = []
+    list_template = "crm/list.html"
+    show_template = "crm/show.html"
+    edit_template = "crm/edit.html"
+    add_template = "crm/add.html"
+    page_size = 25
+    method_permission_name = METHOD_VERBS
+
+    def render_template(self, template: str, **kwargs: Any) -> Any:
+        return super().render_template(template, view=self, **kwargs)
+
+    def _get_list_widget(self, filters: Any, **kwargs: Any) -> Any:
+        keyword = request.args.get("q", "").strip()
+        if keyword and self.table_spec.search and request.endpoint == f"{self.endpoint}.list":
+            filters = filters.copy()
+            search = type("Keyword", (KeywordFilter,), {"columns": self.table_spec.search})
+            filters.add_filter(self.table_spec.search[0], search, keyword)
+        return super()._get_list_widget(filters=filters, **kwargs)
+
+    def _get_related_views_widgets(self, item: Any, orders: Any = None, pages: Any = None,
+                                   page_sizes: Any = None, widgets: Any = None, **args: Any) -> Any:
+        widgets = widgets or {}
+        widgets["related_views"] = []
+        widgets["related_titles"] = []
+        for view, link in self.child_links:
+            name = view.__class__.__name__
+            order_column, order_direction = (orders or {}).get(name, ("", ""))
+            filters = view.datamodel.get_filters()
+            filters.add_filter_related_view(link.key, self.datamodel.FilterRelationOneToManyEqual, item.id)
+            widgets["related_views"].append(view._get_view_widget(
+                filters=filters, order_column=order_column, order_direction=order_direction,
+                page=(pages or {}).get(name), page_size=(page_sizes or {}).get(name)))
+            widgets["related_titles"].append(child_title(view.table_spec, link))
+        return widgets
+
+    def pre_delete(self, item: Any) -> None:
+        check_delete(self.models, self.table_spec, item, self.datamodel.session)
+
+    def _delete(self, pk: Any) -> Any:
+        try:
+            return super()._delete(pk)
+        except DeleteBlocked as exc:  # pragma: no cover - FAB flashes pre_delete errors itself
+            flash(exc.text(current_lang()), "danger")
+            return None
+
+    def process_form(self, form: Any, is_created: bool) -> None:
+        for spec in self.table_spec.fields:
+            if spec.type == "attachment" and spec.key in form._fields:
+                upload = request.files.get(spec.key)
+                if upload and upload.filename:
+                    form._fields[spec.key].data = save_upload(upload)
+                else:
+                    del form._fields[spec.key]  # keep the stored file when none was sent
+
+    @expose("/file/<field_key>/<stored>")
+    @has_access
+    def file(self, field_key: str, stored: str) -> Any:
+        """Send an attachment, found by its stored name in a record this user may read."""
+        if not self.table_spec.has_field(field_key) or self.table_spec.field(field_key).type != "attachment":
+            abort(404)
+        filters = self.datamodel.get_filters().add_filter(field_key, self.datamodel.FilterEqual, stored)
+        count, _ = self.datamodel.query(filters.get_joined_filters(self._base_filters), page_size=1, page=0)
+        path = os.path.join(current_app.config["UPLOAD_FOLDER"], stored)
+        if not count or "/" in stored or not os.path.isfile(path):
+            abort(404)
+        return send_file(path, as_attachment=True, download_name=stored_file_label(stored))
+
+
+def save_upload(upload: Any) -> str:
+    """Store an uploaded file under UPLOAD_FOLDER; return its stored name `<random>__<name>`."""
+    folder = current_app.config["UPLOAD_FOLDER"]
+    os.makedirs(folder, exist_ok=True)
+    name = secure_filename(upload.filename) or "file"
+    # secure_filename drops Chinese characters; keep the original name for people when it had any.
+    original = os.path.basename(upload.filename).replace("/", "_").replace("\\", "_")[:200]
+    stored = f"{uuid.uuid4().hex}__{original if original.strip('. ') else name}"
+    upload.save(os.path.join(folder, stored))
+    return stored
+
+
+def child_title(child: TableSpec, link: FieldSpec) -> Any:
+    """Return the heading of a child list on a parent's page, e.g. 订单 or 订单(开票客户)."""
+    same_parent = [f for f in child.fields if f.type == "link" and f.to == link.to]
+    if len(same_parent) > 1:
+        return lazy_text(f"{child.label.zh}({link.label.zh})", f"{child.label.en} ({link.label.en})")
+    return lazy_label(child.label)
+
+
+def relation_display(spec: FieldSpec, view_endpoints: dict[str, str]) -> Any:
+    """Return a formatter that shows a related record as a link to its detail page."""
+    from markupsafe import Markup, escape
+
+    def show(value: Any) -> Any:
+        if value is None:
+            return field_type(spec).display(None, spec, current_lang())
+        if spec.type == "link" and spec.to in view_endpoints:
+            url = url_for(f"{view_endpoints[spec.to]}.show", pk=value.id)
+            return Markup('<a href="{}">{}</a>').format(url, str(value))
+        return escape(user_display_name(value))
+    return show
+
+
+def user_display_name(user: Any) -> str:
+    """Return a user's full name, or the login name."""
+    full = f"{user.last_name or ''}{user.first_name or ''}".strip()
+    return full or user.username
+
+
+def value_display(spec: FieldSpec, view_endpoint: str) -> Any:
+    """Return a formatter for a plain field, following the request's language."""
+    from markupsafe import Markup
+
+    if spec.type == "attachment":
+        def show_file(value: Any) -> Any:
+            if not value:
+                return field_type(spec).display(value, spec, current_lang())
+            url = url_for(f"{view_endpoint}.file", field_key=spec.key, stored=value)
+            return Markup('<a href="{}"><i class="fa fa-paperclip"></i> {}</a>').format(
+                url, stored_file_label(value))
+        return show_file
+    return lambda value: field_type(spec).display(value, spec, current_lang())
+
+
+def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict[str, str]) -> type[RecordView]:
+    """Return the ModelView class of one table."""
+    fields = table.fields
+    labels = {f.key: lazy_label(f.label) for f in fields}
+    formatters = {f.key: (relation_display(f, view_endpoints) if f.is_relation
+                          else value_display(f, naming.view_class_name_for(table.key))) for f in fields}
+    editable = [f.key for f in fields if not f.readonly]
+    attrs: dict[str, Any] = {
+        "table_spec": table,
+        "models": models,
+        "datamodel": SQLAInterface(models.model(table.key)),
+        "route_base": naming.view_route_for(table.key),
+        "class_permission_name": naming.permission_view_name_for(table.key),
+        "list_title": lazy_text(f"{table.label.zh}列表", f"{table.label.en} list"),
+        "show_title": lazy_text(f"{table.label.zh}详情", f"{table.label.en} details"),
+        "add_title": lazy_text(f"新增{table.label.zh}", f"Add {table.label.en}"),
+        "edit_title": lazy_text(f"编辑{table.label.zh}", f"Edit {table.label.en}"),
+        "list_columns": list(table.list),
+        "show_columns": [f.key for f in fields],
+        "add_columns": editable,
+        "edit_columns": editable,
+        "search_columns": [f.key for f in fields if f.type not in ("attachment",)],
+        "order_columns": [k for k in table.list if table.field(k).type not in LIST_SKIP_SORT],
+        "label_columns": labels,
+        "description_columns": {f.key: lazy_label(f.help) for f in fields if f.help},
+        "formatters_columns": formatters,
+        "add_form_extra_fields": build_form_fields(models, table, for_add=True),
+        "edit_form_extra_fields": build_form_fields(models, table, for_add=False),
+        "validators_columns": relation_validators(table),
+    }
+    if table.order_by:
+        attrs["base_order"] = (table.order_by.lstrip("-"), "desc" if table.order_by.startswith("-") else "asc")
+    return type(naming.view_class_name_for(table.key), (RecordView,), attrs)
