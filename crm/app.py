@@ -11,7 +11,7 @@ from flask_appbuilder.models.sqla.base import SQLA
 from flask_wtf.csrf import CSRFProtect
 
 from crm.config import load_config, secret_key
-from crm.dbsync.create import apply_missing_tables
+from crm.dbsync.create import apply_missing_columns, apply_missing_tables
 from crm.models.build import BuiltModels, build_models
 from crm.security.roles import sync_roles
 from crm.security.users import ensure_admin
@@ -31,6 +31,7 @@ class CrmState:
     models: BuiltModels
     db: Any
     created_tables: list[str] = field(default_factory=list)
+    added_columns: list[str] = field(default_factory=list)
     new_admin: tuple[str, str] | None = None
 
 
@@ -55,9 +56,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
         created = apply_missing_tables(db.engine, models)
+        added_columns = apply_missing_columns(db.engine, models)
         register_screens(appbuilder, models)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
-    app.extensions["crm"] = CrmState(schema, models, db, created, new_admin)
+    app.extensions["crm"] = CrmState(schema, models, db, created, added_columns, new_admin)
     register_template_helpers(app)
     return app

@@ -22,6 +22,8 @@ def _report_start(app: Any) -> None:
     state = app.extensions["crm"]
     if state.created_tables:
         click.echo(f"Created tables: {', '.join(state.created_tables)}")
+    if state.added_columns:
+        click.echo(f"Added columns: {', '.join(state.added_columns)}")
     if state.new_admin:
         user, password = state.new_admin
         click.echo(f"Created the first admin. Log in as '{user}' with password: {password}")

@@ -84,10 +84,21 @@ def db_url(server_database: str | None, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'crm.db'}"
         return
     yield server_database
-    engine = sa.create_engine(server_database)
-    metadata = sa.MetaData()
-    metadata.reflect(engine)
-    metadata.drop_all(engine)
+    drop_all_tables(server_database)
+
+
+def drop_all_tables(url: str) -> None:
+    """Empty a server database, whatever foreign keys (even cyclic ones) its tables have."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        else:
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
+            for name in sa.inspect(conn).get_table_names():
+                conn.execute(sa.text(f"DROP TABLE `{name}`"))
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
     engine.dispose()
 
 

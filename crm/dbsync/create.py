@@ -1,4 +1,7 @@
-"""Create the tables that the specs declare and the database lacks. Never alters or drops anything."""
+"""Create the tables and columns that the specs declare and the database lacks.
+
+Only additions: nothing is altered, renamed or dropped (safe schema evolution builds on this).
+"""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -20,6 +23,34 @@ def apply_missing_tables(engine: sa.Engine, models: BuiltModels) -> list[str]:
     tables = [models.metadata.tables[name] for name in missing]
     models.metadata.create_all(engine, tables=tables)
     return missing
+
+
+def plan_missing_columns(engine: sa.Engine, models: BuiltModels) -> list[sa.Column[object]]:
+    """Return the schema's columns missing from tables that already exist."""
+    inspector = sa.inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    missing = []
+    for table in models.metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing += [c for c in table.columns if c.name not in present]
+    return missing
+
+
+def apply_missing_columns(engine: sa.Engine, models: BuiltModels) -> list[str]:
+    """Add each missing column as nullable, with its index; return them as 'table.column'."""
+    added = []
+    with engine.begin() as conn:
+        for column in plan_missing_columns(engine, models):
+            table = column.table
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(table)} ADD {ddl}"))
+            for index in table.indexes:
+                if column in index.columns.values():
+                    index.create(conn)
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def enable_sqlite_foreign_keys(dbapi_connection: object, connection_record: object) -> None:

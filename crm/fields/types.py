@@ -14,6 +14,12 @@ from wtforms import BooleanField, FileField, SelectField, SelectMultipleField, S
 from wtforms import widgets as wt_widgets
 from wtforms.validators import StopValidation
 
+try:
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # WTForms before 3.3 takes plain (value, label) tuples
+    def SelectChoice(value: Any, label: Any) -> Any:  # type: ignore[no-redef]  # noqa: N802
+        return (value, label)
+
 from crm.spec.model import FieldSpec, Label
 
 from .values import VALUE_TYPES, DecimalType, is_empty, validate_value
@@ -241,7 +247,7 @@ class RatingFieldType(IntegerFieldType):
     name = "rating"
 
     def form_field(self, spec: FieldSpec, label: Any, description: Any, lang: LangFn) -> Any:
-        choices = [("", "—")] + [(str(i), "★" * i) for i in range(1, 6)]
+        choices = [SelectChoice("", "—")] + [SelectChoice(str(i), "★" * i) for i in range(1, 6)]
         return SelectField(label, description=description, choices=choices, validate_choice=False,
                            validators=[SpecInput(spec, lang)])
 
@@ -312,17 +318,28 @@ class SpecInput:
 
     def __call__(self, form: Any, field: Any) -> None:
         value, problems = validate_value(field.data, self.spec)
+        if problems and self.keeps_retired_option(field):
+            return
         if problems:
             field.errors[:] = []
             raise StopValidation("; ".join(p.text(self.lang()) for p in problems))
         field.data = value
 
+    def keeps_retired_option(self, field: Any) -> bool:
+        """True when an edit leaves a choice as stored, though its option was since removed from the list."""
+        if self.spec.type not in ("choice", "multi_choice") or self.spec.choices is None:
+            return False
+        stored = getattr(field, "object_data", None)
+        stored_keys = set(stored or []) if isinstance(stored, list) else {stored}
+        sent = field.data if isinstance(field.data, list) else [field.data]
+        return all(k in self.spec.choices.keys or k in stored_keys for k in sent if k)
 
-def _option_choices(spec: FieldSpec, lang: LangFn, current: list[str]) -> list[tuple[str, str]]:
+
+def _option_choices(spec: FieldSpec, lang: LangFn, current: list[str]) -> list[Any]:
     assert spec.choices is not None
-    choices = [(o.key, o.label.text(lang())) for o in spec.choices.options]
+    choices = [SelectChoice(o.key, o.label.text(lang())) for o in spec.choices.options]
     retired = "retired" if lang() == "en" else "已停用"
-    choices += [(k, f"{k} ({retired})") for k in current if k and k not in spec.choices.keys]
+    choices += [SelectChoice(k, f"{k} ({retired})") for k in current if k and k not in spec.choices.keys]
     return choices
 
 
@@ -335,7 +352,7 @@ class ChoiceSelectField(SelectField):
 
     def iter_choices(self) -> Any:
         current = [self.data] if isinstance(self.data, str) else []
-        self.choices = [("", "—")] + _option_choices(self.spec, self.lang, current)
+        self.choices = [SelectChoice("", "—")] + _option_choices(self.spec, self.lang, current)
         return super().iter_choices()
 
 

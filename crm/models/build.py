@@ -47,7 +47,8 @@ def build_models(schema: SchemaSpec, user_class: type) -> BuiltModels:
     metadata = sa.MetaData()
     registry = orm.registry(metadata=metadata)
     user_table = user_class.__table__  # type: ignore[attr-defined]
-    tables = {t.key: build_table(t, metadata, user_table) for t in schema.tables}
+    cyclic = cyclic_links(schema)
+    tables = {t.key: build_table(t, metadata, user_table, cyclic) for t in schema.tables}
     classes: dict[str, type] = {}
     for spec in schema.tables:
         cls = type(naming.class_name_for(spec.key), (RecordBase,), {"__table_spec__": spec})
@@ -59,21 +60,41 @@ def build_models(schema: SchemaSpec, user_class: type) -> BuiltModels:
     return BuiltModels(schema, metadata, classes)
 
 
-def build_table(spec: TableSpec, metadata: sa.MetaData, user_table: sa.Table) -> sa.Table:
+def cyclic_links(schema: SchemaSpec) -> set[tuple[str, str]]:
+    """Return (table, field) of links whose target leads back to their own table through links."""
+    edges = {t.key: {f.to for f in t.fields if f.type == "link" and f.to} for t in schema.tables}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(edges.get(node, ()))
+        return False
+    return {(t.key, f.key) for t in schema.tables for f in t.fields
+            if f.type == "link" and f.to and reaches(f.to, t.key)}
+
+
+def build_table(spec: TableSpec, metadata: sa.MetaData, user_table: sa.Table,
+                cyclic: set[tuple[str, str]] = frozenset()) -> sa.Table:  # type: ignore[assignment]
     """Return the Table for one table spec: an integer id, then one column per field."""
     columns: list[Any] = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)]
     for f in spec.fields:
-        columns.append(build_column(spec, f, user_table))
+        columns.append(build_column(spec, f, user_table, (spec.key, f.key) in cyclic))
     return sa.Table(naming.table_name_for(spec.key), metadata, *columns)
 
 
-def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table) -> sa.Column[Any]:
+def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table, cyclic: bool = False) -> sa.Column[Any]:
     """Return the column of one field, with its foreign key, uniqueness, index and default."""
     name = naming.column_name_for(spec)
     args: list[Any] = [name, field_type(spec).column_type(spec)]
     if spec.is_relation:
         target = user_table.c.id if spec.type == "user" else f"{naming.table_name_for(spec.to or '')}.id"
-        args.append(sa.ForeignKey(target, ondelete=ON_DELETE_SQL[spec.on_delete],
+        # A link in a cycle (customer -> contact -> customer) gets its constraint after both tables exist.
+        args.append(sa.ForeignKey(target, ondelete=ON_DELETE_SQL[spec.on_delete], use_alter=cyclic,
                                   name=naming.fk_name_for(table.key, spec.key)))
     kwargs: dict[str, Any] = {
         # Required is enforced by forms and the API, not NOT NULL, so that a later schema change

@@ -74,7 +74,7 @@ def check_field_lists(table: TableSpec) -> list[Issue]:
     issues = []
     keys = [f.key for f in table.fields]
     base = f"tables.{table.key}"
-    if table.title not in keys:
+    if table.title not in keys and "title" in table.lines:
         issues.append(Issue(table.file, table.line_of("title"), f"{base}.title", f"title names a field '{table.title}' "
                             "that the table does not have", did_you_mean(table.title, keys, "fields")))
     for section, names in (("list", table.list), ("search", table.search), ("filters", table.filters)):

@@ -29,7 +29,7 @@ def load_schema(schema_dir: str | os.PathLike[str]) -> SchemaSpec:
         if root is not None:
             roots.append(root)
     schema, parse_issues = build_schema(roots, str(directory))
-    issues += parse_issues
+    issues += _without_consequences(parse_issues, unreadable=len(roots) < len(files))
     if issues:
         raise SchemaError(issues)
     return schema
@@ -45,8 +45,9 @@ def load_schema_text(files: dict[str, str]) -> SchemaSpec:
         if root is not None:
             roots.append(root)
     schema, parse_issues = build_schema(roots, "")
-    if issues + parse_issues:
-        raise SchemaError(issues + parse_issues)
+    issues += _without_consequences(parse_issues, unreadable=len(roots) < len(files))
+    if issues:
+        raise SchemaError(issues)
     return schema
 
 
@@ -96,6 +97,13 @@ def _collect_choices(roots: list[Node], parser: Parser) -> dict[str, ChoiceListS
             if spec:
                 choices[key] = spec
     return choices
+
+
+def _without_consequences(issues: list[Issue], unreadable: bool) -> list[Issue]:
+    """Drop 'no tables' when a file could not be read: the syntax error is the real problem."""
+    if not unreadable:
+        return issues
+    return [i for i in issues if i.message != "the schema declares no tables"]
 
 
 def _shown_path(path: Path) -> str:

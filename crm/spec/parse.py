@@ -17,6 +17,7 @@ MAX_KEY_LENGTH = 63
 TOP_LEVEL_KEYS = ("tables", "choices")
 TABLE_KEYS = ("label", "title", "fields", "list", "search", "filters", "order_by", "help", "icon")
 ON_DELETE = ("restrict", "cascade", "set_null")
+SEARCHABLE_DEFAULT = ("string", "email", "phone", "cas_number", "uscc")
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?|[a-z]+")
 # Column names the engine adds itself, or that Flask-AppBuilder's forms and URLs use.
 RESERVED_FIELD_KEYS = ("id", "created_on", "changed_on", "created_by", "changed_by")
@@ -139,7 +140,10 @@ class Parser:
             self.error(key_node, f"{path}.key", "an option key has at most 64 characters")
         label = self.label(values["label"], f"{path}.label") if "label" in values else Label(key, key)
         color = None
-        if "color" in values:
+        if "color" in values and values["color"].value is None:
+            self.error(values["color"], f"{path}.color", "the colour is empty",
+                       "quote hex colours, e.g. color: '#52c41a' (an unquoted # starts a comment)")
+        elif "color" in values:
             color = self.text(values["color"], f"{path}.color")
             if color is not None and not COLOR_RE.fullmatch(color):
                 self.error(values["color"], f"{path}.color", f"'{color}' is not a colour",
@@ -178,7 +182,9 @@ class Parser:
         return TableSpec(
             key=key, label=label, fields=tuple(fields), title=title,
             list=self.key_list(values["list"], f"{path}.list") if "list" in values else shown,
-            search=self.key_list(values["search"], f"{path}.search") if "search" in values else (title,),
+            search=(self.key_list(values["search"], f"{path}.search") if "search" in values
+                    else tuple(k for k in (title,) if k in field_keys and
+                               fields[field_keys.index(k)].type in SEARCHABLE_DEFAULT)),
             filters=self.key_list(values["filters"], f"{path}.filters") if "filters" in values else (),
             order_by=self.text(values["order_by"], f"{path}.order_by") if "order_by" in values else None,
             help=self.label(values["help"], f"{path}.help") if "help" in values else None,
@@ -212,9 +218,9 @@ class Parser:
             if flag in values:
                 attrs[flag] = self.boolean(values[flag], f"{path}.{flag}")
         if attrs.get("unique") and not vtype.can_be_unique:
-            self.error(values["unique"], f"{path}.unique", f"a {type_name} field cannot be unique")
+            self.error(values["unique"], f"{path}.unique", f"a field of type {type_name} cannot be unique")
         if attrs.get("index") and not vtype.can_be_indexed:
-            self.error(values["index"], f"{path}.index", f"a {type_name} field cannot be indexed")
+            self.error(values["index"], f"{path}.index", f"a field of type {type_name} cannot be indexed")
         if "help" in values:
             attrs["help"] = self.label(values["help"], f"{path}.help")
         if "pattern_message" in values:
@@ -293,10 +299,12 @@ class Parser:
 
     def field_default(self, node: Node, path: str, spec: FieldSpec) -> FieldSpec:
         if spec.is_relation or spec.type == "attachment":
-            self.error(node, path, f"a {spec.type} field cannot have a default")
+            self.error(node, path, f"a field of type {spec.type} cannot have a default")
             return spec
-        if spec.type in ("date", "datetime") and node.value in ("today", "now"):
+        if (spec.type, node.value) in (("date", "today"), ("datetime", "today"), ("datetime", "now")):
             return _replace(spec, default=node.value)
+        if spec.type == "multi_choice" and node.is_list:
+            node = Node(node.plain(), node.line, node.file)
         if spec.choices is None and spec.type in ("choice", "multi_choice"):
             return spec
         value, problems = validate_value(node.value, spec)

@@ -80,7 +80,7 @@ def _convert(node: yaml.Node, file: str, path: str, issues: list[Issue]) -> Node
         items = [_convert(item, file, f"{path}[{i}]", issues) for i, item in enumerate(node.value)]
         return Node(items, line, file)
     value = _construct_scalar(node)
-    return Node(value, line, file, raw=node.value if node.style is None else None)
+    return Node(value, line, file, raw=node.value if not node.style else None)
 
 
 def _construct_scalar(node: yaml.Node) -> Any:

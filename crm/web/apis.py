@@ -55,13 +55,15 @@ class SpecSchemaMixin:
     table_spec: TableSpec
     for_create: bool = False
 
-    @validates_schema(skip_on_field_errors=False)
-    def _check_record(self, data: dict[str, Any], **kwargs: Any) -> None:
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _check_record(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
         lang = current_lang()
+        sent = original if isinstance(original, dict) else {}
         if self.for_create:
             for f in self.table_spec.fields:
-                if f.required and f.key not in data and not f.readonly and f.type != "boolean":
+                if (f.required and f.key not in sent and f.default is None and not f.readonly
+                        and f.type != "boolean"):
                     errors[f.key] = ["必填" if lang == "zh" else "required"]
         instance = getattr(self, "instance", None)
         own_id = getattr(instance, "id", None)
