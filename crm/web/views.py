@@ -53,6 +53,15 @@ class RecordView(ModelView):
     page_size = 25
     method_permission_name = METHOD_VERBS
 
+    def _init_forms(self) -> None:
+        super()._init_forms()
+        # FAB leaves the empty choice of a record select without text; WTForms then shows '__None'.
+        for form in (self.add_form, self.edit_form):
+            for spec in self.table_spec.fields:
+                unbound = getattr(form, spec.key, None) if spec.is_relation else None
+                if unbound is not None and "allow_blank" in unbound.kwargs:
+                    unbound.kwargs["blank_text"] = "—"
+
     def render_template(self, template: str, **kwargs: Any) -> Any:
         return super().render_template(template, view=self, **kwargs)
 
