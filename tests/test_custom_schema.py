@@ -150,3 +150,14 @@ def test_a_field_added_to_an_existing_table_appears_and_keeps_the_data(make_app:
     assert (record["name"], record["reach_no"], record["key_person"]["name"]) == (
         "已有客户", "01-2119457610-43", "已有联系人")
     assert "REACH注册号" in Browser(again).get("/t/customer/show/1").text
+
+
+def test_demo_data_loads_once_into_an_empty_database(app: Any) -> None:
+    from crm.seed import DemoNotEmpty, load_demo_data
+    counts = load_demo_data(app, scale=0.02)
+    assert counts["customer"] >= 5 and counts["order_line"] >= counts["order"] > 0
+    api = Api(app)
+    assert api.get("/api/v1/order_line/").json["count"] == counts["order_line"]
+    assert Browser(app, "zhangwei", "demo12345").get("/t/customer/list/").status_code == 200
+    with pytest.raises(DemoNotEmpty):
+        load_demo_data(app, scale=0.02)
