@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgresql test-mariadb clean
+.PHONY: install browser run test test-sqlite test-postgresql test-mariadb clean
 
 install: $(STAMP)
 
@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/crm run --demo
 
-# The suite runs once per database; a database server that cannot be reached is reported as skipped
-# (and is a failure when CRM_TEST_REQUIRE_ALL_DATABASES=1, as in CI).
-test: install
+# Debian's Chromium for the browser tests; where it cannot be installed those tests are skipped.
+browser:
+	@scripts/install-browser.sh
+
+# The suite runs once per database; a database server or browser that cannot be reached is reported
+# as skipped (and is a failure when CRM_TEST_REQUIRE_ALL=1, as in CI).
+test: install browser
 	$(MAKE) --no-print-directory test-sqlite test-postgresql test-mariadb
 
-test-sqlite test-postgresql test-mariadb: install
+test-sqlite test-postgresql test-mariadb: install browser
 	CRM_TEST_DATABASE=$(subst test-,,$@) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

@@ -16,6 +16,7 @@ from crm.models.build import BuiltModels, build_models
 from crm.security.roles import sync_roles
 from crm.security.users import ensure_admin
 from crm.spec import SchemaSpec, load_schema
+from crm.web.accounts import CrmSecurityManager
 from crm.web.home import HomeView, register_template_helpers
 from crm.web.register import register_screens
 from crm.web.translations import compiled_translations_dir
@@ -52,7 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db = SQLA()
     db.init_app(app)
     with app.app_context():
-        appbuilder = AppBuilder(indexview=HomeView)
+        appbuilder = AppBuilder(indexview=HomeView, security_manager_class=CrmSecurityManager)
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
         created = apply_missing_tables(db.engine, models)

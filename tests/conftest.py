@@ -2,7 +2,7 @@
 
 CRM_TEST_DATABASE picks the database (sqlite by default). Each run creates its own database on the
 server and drops it at the end. A server that cannot be reached skips the run, or fails it when
-CRM_TEST_REQUIRE_ALL_DATABASES=1 (CI).
+CRM_TEST_REQUIRE_ALL=1 (CI).
 """
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def server_database() -> Iterator[str | None]:
                                                               if kind == "mariadb" else "")))
     except sa.exc.OperationalError as exc:
         message = f"{kind} server not reachable ({str(exc).splitlines()[0]}): its tests were skipped"
-        if os.environ.get("CRM_TEST_REQUIRE_ALL_DATABASES") == "1":
-            pytest.fail(message + " — CRM_TEST_REQUIRE_ALL_DATABASES=1 makes this a failure", pytrace=False)
+        if os.environ.get("CRM_TEST_REQUIRE_ALL") == "1":
+            pytest.fail(message + " — CRM_TEST_REQUIRE_ALL=1 makes this a failure", pytrace=False)
         pytest.skip(message)
     try:
         yield SERVERS[kind].format(db=name)

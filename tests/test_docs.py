@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import crm.spec  # noqa: F401  (load the spec package before crm.fields.values, which it imports)
 from crm.fields.values import COMMON_KEYS, VALUE_TYPES
 from crm.spec import SchemaError, load_schema_text
 from crm.spec.checks import RESERVED_TABLE_PREFIXES

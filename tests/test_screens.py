@@ -74,6 +74,25 @@ def test_filters_and_sorting(app: Any, browser: Browser) -> None:
     assert ascending.index("乙公司") < ascending.index("甲公司")
 
 
+def test_keyword_search_matches_choice_labels(app: Any, browser: Browser) -> None:
+    add_customer(browser, "甲公司")
+    customer = first_id(app, "customer", name="甲公司")
+    for subject, channel in (("季度回访", "visit"), ("报价确认", "phone")):
+        response = browser.submit("/t/follow_up/add", {"customer": customer, "visit_date": "2026-11-02",
+                                                       "channel": channel, "subject": subject})
+        assert response.status_code == 302
+    by_zh = browser.get("/t/follow_up/list/?q=上门").text
+    assert "季度回访" in by_zh and "报价确认" not in by_zh
+    by_en = browser.get("/t/follow_up/list/?q=visit").text
+    assert "季度回访" in by_en and "报价确认" not in by_en
+
+
+def test_filter_panel_offers_the_tables_filters(browser: Browser) -> None:
+    page = browser.get("/t/follow_up/list/").text
+    offered = re.findall(r'<a href="#" name="(\w+)" class="filter">', page)
+    assert offered == ["channel", "owner", "customer", "visit_date", "next_date"]
+
+
 def test_validation_errors_are_shown_next_to_each_field(app: Any, browser: Browser) -> None:
     response = add_customer(browser, "", uscc="91350100M000100Y44", website="www.example.com",
                             credit_limit="-5", phone="12345")

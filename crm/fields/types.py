@@ -20,7 +20,7 @@ except ImportError:  # WTForms before 3.3 takes plain (value, label) tuples
     def SelectChoice(value: Any, label: Any) -> Any:  # type: ignore[no-redef]  # noqa: N802
         return (value, label)
 
-from crm.spec.model import FieldSpec, Label
+from crm.spec.model import FieldSpec
 
 from .values import VALUE_TYPES, DecimalType, is_empty, validate_value
 
@@ -422,6 +422,3 @@ def default_value(spec: FieldSpec) -> Any:
         return list(spec.default)
     return spec.default
 
-
-def label_text(label: Label | None, lang: str) -> str:
-    return label.text(lang) if label else ""

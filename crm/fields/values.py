@@ -8,7 +8,7 @@ import datetime
 import json
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from crm.spec.model import FieldSpec, Label
 
@@ -391,9 +391,6 @@ VALUE_TYPES: dict[str, ValueType] = {t.name: t for t in (
     PhoneType(), UrlType(), RelationType(), UserType(), AttachmentType(), RatingType(),
     CasNumberType(), UsccType(),
 )}
-
-Validator = Callable[[Any, FieldSpec], tuple[Any, list[Label]]]
-
 
 def validate_value(raw: Any, spec: FieldSpec) -> tuple[Any, list[Label]]:
     """Return (parsed value, messages) for one raw input of the field `spec`."""

@@ -1,7 +1,7 @@
 """Checks across tables and files: links, title/list/search names, collisions. Each returns issues."""
 from __future__ import annotations
 
-from crm.models.naming import column_name_for, table_name_for
+from crm.models.naming import column_name_for
 
 from .issues import Issue
 from .model import SchemaSpec, TableSpec
@@ -94,14 +94,3 @@ def check_field_lists(table: TableSpec) -> list[Issue]:
                                 "e.g. order_by: -date"))
     return issues
 
-
-def check_table_names_unique(schema: SchemaSpec) -> list[Issue]:
-    """Return issues for tables whose database names collide."""
-    seen: dict[str, TableSpec] = {}
-    issues = []
-    for t in schema.tables:
-        name = table_name_for(t.key)
-        if name in seen:
-            issues.append(Issue(t.file, t.line, f"tables.{t.key}", f"table name collides with '{seen[name].key}'"))
-        seen[name] = t
-    return issues

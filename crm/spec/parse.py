@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm.fields.values import VALUE_TYPES, validate_value
+# Imported as a module: crm.fields.values imports crm.spec.model, so either package may load first.
+from crm.fields import values as field_values
 
 from .issues import Issue
 from .model import ChoiceListSpec, FieldSpec, Label, OptionSpec, TableSpec
@@ -177,7 +178,7 @@ class Parser:
         title = first_text
         if "title" in values:
             title = self.text(values["title"], f"{path}.title") or first_text
-        shown = tuple(k for k in field_keys if VALUE_TYPES[fields[field_keys.index(k)].type].name
+        shown = tuple(k for k in field_keys if field_values.VALUE_TYPES[fields[field_keys.index(k)].type].name
                       not in ("text", "attachment"))[:6]
         return TableSpec(
             key=key, label=label, fields=tuple(fields), title=title,
@@ -200,16 +201,16 @@ class Parser:
             return None
         values = node.value
         if "type" not in values:
-            self.error(node, f"{path}.type", "a field needs a type", did_you_mean("", sorted(VALUE_TYPES), "types"))
+            self.error(node, f"{path}.type", "a field needs a type", did_you_mean("", sorted(field_values.VALUE_TYPES), "types"))
             return None
         type_name = self.text(values["type"], f"{path}.type")
         if type_name is None:
             return None
-        if type_name not in VALUE_TYPES:
+        if type_name not in field_values.VALUE_TYPES:
             self.error(values["type"], f"{path}.type", f"unknown field type '{type_name}'",
-                       did_you_mean(type_name, sorted(VALUE_TYPES), "types"))
+                       did_you_mean(type_name, sorted(field_values.VALUE_TYPES), "types"))
             return None
-        vtype = VALUE_TYPES[type_name]
+        vtype = field_values.VALUE_TYPES[type_name]
         self.unknown_keys(node, path, vtype.allowed_keys(), f"keys for a {type_name} field")
         attrs: dict[str, Any] = {"key": key, "type": type_name, "file": node.file, "line": node.line,
                                  "label": self.label(values["label"], f"{path}.label") if "label" in values
@@ -248,7 +249,7 @@ class Parser:
                 self.error(n, f"{path}.scale", f"expected a whole number from 0 to 10, got {describe(n)}")
         for bound in ("min", "max"):
             if bound in values:
-                value, problems = validate_value(values[bound].value, probe)
+                value, problems = field_values.validate_value(values[bound].value, probe)
                 if problems or value is None:
                     self.error(values[bound], f"{path}.{bound}",
                                f"{bound} {describe(values[bound])} is not a valid {type_name} value")
@@ -307,7 +308,7 @@ class Parser:
             node = Node(node.plain(), node.line, node.file)
         if spec.choices is None and spec.type in ("choice", "multi_choice"):
             return spec
-        value, problems = validate_value(node.value, spec)
+        value, problems = field_values.validate_value(node.value, spec)
         if problems:
             options = spec.choices.keys if spec.choices else ()
             hint = yaml_trap_hint(node)

@@ -5,7 +5,7 @@ from typing import Any
 
 from wtforms.validators import StopValidation
 
-from crm.fields.types import default_value, field_type
+from crm.fields.types import ChoiceSelectField, default_value, field_type
 from crm.models.build import BuiltModels
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -28,6 +28,14 @@ def build_form_fields(models: BuiltModels, table: TableSpec, for_add: bool) -> d
             field.kwargs["default"] = lambda _spec=spec: default_value(_spec)
         result[spec.key] = field
     return result
+
+
+def build_filter_fields(table: TableSpec) -> dict[str, Any]:
+    """Return the filter panel's value controls that differ from FAB's: a dropdown for option lists."""
+    from flask_appbuilder.fieldwidgets import Select2Widget
+
+    return {spec.key: ChoiceSelectField(spec, current_lang, lazy_label(spec.label), widget=Select2Widget())
+            for spec in table.fields if spec.type in ("choice", "multi_choice")}
 
 
 def relation_validators(table: TableSpec) -> dict[str, list[Any]]:

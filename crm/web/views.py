@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask import abort, current_app, request, send_file, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from markupsafe import Markup, escape
 from werkzeug.utils import secure_filename
 
 from crm.fields.types import field_type, stored_file_label
@@ -18,26 +19,42 @@ from crm.models.build import BuiltModels
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
-from .forms import build_form_fields, relation_validators
+from .forms import build_filter_fields, build_form_fields, relation_validators
 from .i18n import current_lang, lazy_label, lazy_text
-from .records import DeleteBlocked, check_delete
+from .records import check_delete
 
 LIST_SKIP_SORT = ("multi_choice", "text", "attachment")
 
 
 class KeywordFilter(BaseFilter):
-    """Matches rows where any of the table's search fields contains the keyword."""
+    """Matches rows where every word is found in one of the table's search fields.
+
+    A choice field matches on its option labels (Chinese or English) as well as its stored keys,
+    since people type what they see.
+    """
 
     name = "keyword"
-    columns: tuple[str, ...] = ()
+    table: TableSpec
 
     def apply(self, query: Any, value: Any) -> Any:
-        model = self.datamodel.obj
-        words = [w for w in str(value).split() if w]
-        for word in words:
-            pattern = f"%{word}%"
-            query = query.filter(sa.or_(*[getattr(model, c).ilike(pattern) for c in self.columns]))
+        for word in str(value).split():
+            query = query.filter(sa.or_(*self.word_conditions(word)))
         return query
+
+    def word_conditions(self, word: str) -> list[Any]:
+        """Return one SQL condition per search field that matches `word`."""
+        model = self.datamodel.obj
+        conditions = []
+        for key in self.table.search:
+            column = getattr(model, key)
+            conditions.append(column.ilike(f"%{word}%"))
+            spec = self.table.field(key)
+            if spec.choices:
+                keys = [o.key for o in spec.choices.options
+                        if word.lower() in o.label.zh.lower() or word.lower() in o.label.en.lower()]
+                if keys:
+                    conditions.append(column.in_(keys))
+        return conditions
 
 
 class RecordView(ModelView):
@@ -52,6 +69,17 @@ class RecordView(ModelView):
     add_template = "crm/add.html"
     page_size = 25
     method_permission_name = METHOD_VERBS
+
+    def _init_properties(self) -> None:
+        super()._init_properties()
+        # An option key is matched whole: "starts with" or "contains" would only confuse.
+        search = self._filters.get_search_filters()
+        iface = self.datamodel
+        for spec in self.table_spec.fields:
+            if spec.key in search and spec.type == "choice":
+                search[spec.key] = [iface.FilterEqual(spec.key, iface), iface.FilterNotEqual(spec.key, iface)]
+            elif spec.key in search and spec.type == "multi_choice":
+                search[spec.key] = [iface.FilterContains(spec.key, iface), iface.FilterNotContains(spec.key, iface)]
 
     def _init_forms(self) -> None:
         super()._init_forms()
@@ -69,7 +97,7 @@ class RecordView(ModelView):
         keyword = request.args.get("q", "").strip()
         if keyword and self.table_spec.search and request.endpoint == f"{self.endpoint}.list":
             filters = filters.copy()
-            search = type("Keyword", (KeywordFilter,), {"columns": self.table_spec.search})
+            search = type("Keyword", (KeywordFilter,), {"table": self.table_spec})
             filters.add_filter(self.table_spec.search[0], search, keyword)
         return super()._get_list_widget(filters=filters, **kwargs)
 
@@ -91,13 +119,6 @@ class RecordView(ModelView):
 
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)
-
-    def _delete(self, pk: Any) -> Any:
-        try:
-            return super()._delete(pk)
-        except DeleteBlocked as exc:  # pragma: no cover - FAB flashes pre_delete errors itself
-            flash(exc.text(current_lang()), "danger")
-            return None
 
     def process_form(self, form: Any, is_created: bool) -> None:
         for spec in self.table_spec.fields:
@@ -144,8 +165,6 @@ def child_title(child: TableSpec, link: FieldSpec) -> Any:
 
 def relation_display(spec: FieldSpec, view_endpoints: dict[str, str]) -> Any:
     """Return a formatter that shows a related record as a link to its detail page."""
-    from markupsafe import Markup, escape
-
     def show(value: Any) -> Any:
         if value is None:
             return field_type(spec).display(None, spec, current_lang())
@@ -164,8 +183,6 @@ def user_display_name(user: Any) -> str:
 
 def value_display(spec: FieldSpec, view_endpoint: str) -> Any:
     """Return a formatter for a plain field, following the request's language."""
-    from markupsafe import Markup
-
     if spec.type == "attachment":
         def show_file(value: Any) -> Any:
             if not value:
@@ -175,6 +192,13 @@ def value_display(spec: FieldSpec, view_endpoint: str) -> Any:
                 url, stored_file_label(value))
         return show_file
     return lambda value: field_type(spec).display(value, spec, current_lang())
+
+
+def filter_columns(table: TableSpec) -> list[str]:
+    """Return the fields offered in the filter panel: the table's `filters:`, else all but files."""
+    if table.filters:
+        return list(table.filters)
+    return [f.key for f in table.fields if f.type != "attachment"]
 
 
 def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict[str, str]) -> type[RecordView]:
@@ -198,12 +222,13 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
         "show_columns": [f.key for f in fields],
         "add_columns": editable,
         "edit_columns": editable,
-        "search_columns": [f.key for f in fields if f.type not in ("attachment",)],
+        "search_columns": filter_columns(table),
         "order_columns": [k for k in table.list if table.field(k).type not in LIST_SKIP_SORT],
         "label_columns": labels,
         "description_columns": {f.key: lazy_label(f.help) for f in fields if f.help},
         "formatters_columns": formatters,
         "add_form_extra_fields": build_form_fields(models, table, for_add=True),
+        "search_form_extra_fields": build_filter_fields(table),
         "edit_form_extra_fields": build_form_fields(models, table, for_add=False),
         "validators_columns": relation_validators(table),
     }
