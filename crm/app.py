@@ -11,7 +11,7 @@ from flask_appbuilder.models.sqla.base import SQLA
 from flask_wtf.csrf import CSRFProtect
 
 from crm.config import load_config, secret_key
-from crm.dbsync.create import apply_missing_columns, apply_missing_tables
+from crm.dbsync.sync import SyncResult, sync_schema
 from crm.models.build import BuiltModels, build_models
 from crm.security.roles import sync_roles
 from crm.security.users import ensure_admin
@@ -31,19 +31,21 @@ class CrmState:
     schema: SchemaSpec
     models: BuiltModels
     db: Any
-    created_tables: list[str] = field(default_factory=list)
-    added_columns: list[str] = field(default_factory=list)
+    sync: SyncResult = field(default_factory=SyncResult)
     new_admin: tuple[str, str] | None = None
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Return the app: schema loaded and checked, database synced, screens, APIs and roles in place.
 
-    Raises SchemaError before anything touches the database when the YAML has mistakes.
+    Raises SchemaError before anything touches the database when the YAML has mistakes, and
+    SchemaChangesPending when the database needs changes that may not be applied at start-up.
     """
     settings = load_config(config)
     schema = load_schema(settings["CRM_SCHEMA_DIR"])
     Path(settings["CRM_INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    sync = sync_schema(settings["CRM_DATABASE_URL"], schema, Path(settings["CRM_MIGRATIONS_DIR"]),
+                       auto_apply=settings["CRM_SCHEMA_AUTO_APPLY"], export_dir=Path(settings["CRM_EXPORT_DIR"]))
     app = Flask("crm", instance_path=settings["CRM_INSTANCE_DIR"], root_path=str(PACKAGE_DIR))
     app.config.update(settings)
     app.config["SECRET_KEY"] = secret_key(settings)
@@ -56,11 +58,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         appbuilder = AppBuilder(indexview=HomeView, security_manager_class=CrmSecurityManager)
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
-        created = apply_missing_tables(db.engine, models)
-        added_columns = apply_missing_columns(db.engine, models)
         register_screens(appbuilder, models)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
-    app.extensions["crm"] = CrmState(schema, models, db, created, added_columns, new_admin)
+    app.extensions["crm"] = CrmState(schema, models, db, sync, new_admin)
     register_template_helpers(app)
     return app

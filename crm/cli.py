@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,19 +12,21 @@ from crm.spec import SchemaError, load_schema
 
 def _create_app(**overrides: Any) -> Any:
     from crm.app import create_app
+    from crm.dbsync.sync import SchemaChangesPending
     try:
         return create_app(overrides or None)
     except SchemaError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    except SchemaChangesPending as exc:
+        click.echo(f"The database was not changed and the panel did not start: {exc}", err=True)
+        sys.exit(1)
 
 
 def _report_start(app: Any) -> None:
     state = app.extensions["crm"]
-    if state.created_tables:
-        click.echo(f"Created tables: {', '.join(state.created_tables)}")
-    if state.added_columns:
-        click.echo(f"Added columns: {', '.join(state.added_columns)}")
+    if state.sync.report():
+        click.echo("Schema changes applied:\n" + "\n".join(f"  {line}" for line in state.sync.report().splitlines()))
     if state.new_admin:
         user, password = state.new_admin
         click.echo(f"Created the first admin. Log in as '{user}' with password: {password}")
@@ -89,6 +92,116 @@ def schema_check() -> None:
         sys.exit(1)
     fields = sum(len(t.fields) for t in spec.tables)
     click.echo(f"Schema OK: {len(spec.tables)} tables, {fields} fields, {len(spec.choices)} option lists.")
+
+
+def _schema_and_settings() -> tuple[Any, dict[str, Any]]:
+    """Return (checked schema, settings); exit 1 with the issues when the YAML has mistakes."""
+    from crm.config import load_config
+    settings = load_config()
+    try:
+        return load_schema(settings["CRM_SCHEMA_DIR"]), settings
+    except SchemaError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+def _parse_resolutions(values: tuple[str, ...]) -> dict[str, str]:
+    resolutions = {}
+    for value in values:
+        target, _, choice = value.partition("=")
+        if not choice or "." not in target:
+            click.echo(f"Error: --resolve {value}: write TABLE.FIELD=CHOICE, e.g. order.total=clear", err=True)
+            sys.exit(2)
+        resolutions[target] = choice
+    return resolutions
+
+
+@schema.command("plan")
+@click.option("--resolve", "resolve", multiple=True, metavar="TABLE.FIELD=CHOICE",
+              help="Show the plan with a resolution for a refused step (clear or keep).")
+def schema_plan(resolve: tuple[str, ...]) -> None:
+    """Print what the next start or 'crm schema apply' would change, each step safe or needs review."""
+    from crm.dbsync.sync import plan_changes
+    spec, settings = _schema_and_settings()
+    try:
+        plan, pending = plan_changes(settings["CRM_DATABASE_URL"], spec, Path(settings["CRM_MIGRATIONS_DIR"]),
+                                     _parse_resolutions(resolve))
+    except ValueError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    for revision in pending:
+        click.echo(f"> run revision file {revision} (not applied to this database yet)")
+    click.echo(plan.text())
+    retiring = {step.target for step in plan.steps if step.kind == "retire_column"}
+    retired = [f"{table}.{key}" for table, state in sorted(plan.state.items()) for key in sorted(state.retired)
+               if f"{table}.{key}" not in retiring]
+    if retired:
+        click.echo("retired (data kept, hidden): " + ", ".join(retired))
+
+
+@schema.command("apply")
+@click.option("--review", is_flag=True, help="Also apply the steps that need review, after confirmation.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--resolve", "resolve", multiple=True, metavar="TABLE.FIELD=CHOICE",
+              help="Resolution for a refused step: clear (values that do not fit are emptied, after a "
+                   "backup) or keep (existing rows keep their values).")
+def schema_apply(review: bool, yes: bool, resolve: tuple[str, ...]) -> None:
+    """Apply the schema changes; with --review also those that need review."""
+    from crm.dbsync.sync import SchemaChangesPending, sync_schema
+    spec, settings = _schema_and_settings()
+
+    def confirm(plan: Any) -> bool:
+        click.echo("These steps need review:")
+        for step in plan.review:
+            click.echo(f"  {step.line()}")
+        return yes or click.confirm("Apply them (the affected tables are backed up first)?", default=False)
+    try:
+        result = sync_schema(settings["CRM_DATABASE_URL"], spec, Path(settings["CRM_MIGRATIONS_DIR"]),
+                             include_review=review, resolutions=_parse_resolutions(resolve), confirm=confirm,
+                             export_dir=Path(settings["CRM_EXPORT_DIR"]))
+    except SchemaChangesPending as exc:
+        click.echo(f"Not applied: {exc}", err=True)
+        sys.exit(1)
+    except ValueError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(result.report() or "nothing to change")
+
+
+@schema.command("drop-retired")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def schema_drop_retired(yes: bool) -> None:
+    """Export the data of retired fields and tables to dated CSV files, then drop them for good."""
+    from crm.dbsync.sync import SchemaChangesPending, drop_retired
+    spec, settings = _schema_and_settings()
+
+    def confirm(steps: Any) -> bool:
+        for step in steps:
+            click.echo(f"  {step.words}")
+        return yes or click.confirm("Drop them (after writing their data to CSV files)?", default=False)
+    try:
+        result = drop_retired(settings["CRM_DATABASE_URL"], spec, Path(settings["CRM_MIGRATIONS_DIR"]),
+                              Path(settings["CRM_EXPORT_DIR"]), confirm=confirm)
+    except SchemaChangesPending as exc:
+        click.echo(f"Not dropped: {exc}", err=True)
+        sys.exit(1)
+    click.echo(result.report() or "nothing retired, nothing dropped")
+
+
+@schema.command("history")
+def schema_history() -> None:
+    """List the applied schema revisions, oldest first."""
+    from crm.dbsync.lock import locked_connection
+    from crm.dbsync.revisions import applied_revisions
+    _spec, settings = _schema_and_settings()
+    with locked_connection(settings["CRM_DATABASE_URL"]) as conn:
+        rows = applied_revisions(conn)
+    if not rows:
+        click.echo("no schema revision applied yet")
+    for row in rows:
+        click.echo(f"{row['revision']}  {row['applied_on']:%Y-%m-%d %H:%M}  {row['applied_by']}")
+        for line in row["summary"].splitlines():
+            click.echo(f"    {line}")
 
 
 @main.group()

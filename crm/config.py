@@ -9,7 +9,7 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 ENV_SETTINGS = ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_SECRET_KEY", "CRM_ADMIN_USERNAME",
-                "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR")
+                "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SCHEMA_AUTO_APPLY")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -25,11 +25,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CRM_ADMIN_USERNAME": settings.get("CRM_ADMIN_USERNAME") or "admin",
         "CRM_ADMIN_PASSWORD": settings.get("CRM_ADMIN_PASSWORD"),
         "CRM_SECRET_KEY": settings.get("CRM_SECRET_KEY"),
+        "CRM_MIGRATIONS_DIR": str(Path(settings.get("CRM_MIGRATIONS_DIR") or PROJECT_DIR / "migrations")),
+        # 1: apply safe schema changes at start-up; 0: run only the reviewed revision files.
+        "CRM_SCHEMA_AUTO_APPLY": str(settings.get("CRM_SCHEMA_AUTO_APPLY", "1")) not in ("0", "false", "no"),
     }
     config.update(FLASK_DEFAULTS)
     config.update({k: v for k, v in overrides.items() if k not in config or k in FLASK_DEFAULTS})
     config["SQLALCHEMY_DATABASE_URI"] = config["CRM_DATABASE_URL"]
     config["UPLOAD_FOLDER"] = overrides.get("UPLOAD_FOLDER") or str(instance / "uploads")
+    config["CRM_EXPORT_DIR"] = str(instance / "exports")
     return config
 
 

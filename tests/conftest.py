@@ -121,6 +121,7 @@ def make_app(db_url: str, tmp_path: Path) -> Any:
             "CRM_SCHEMA_DIR": str(schema_dir),
             "CRM_INSTANCE_DIR": str(tmp_path / "instance"),
             "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations"),
             "CRM_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
             "TESTING": True,
             **config,

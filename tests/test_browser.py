@@ -88,11 +88,16 @@ def test_add_a_customer_with_dropdowns_checkboxes_and_a_date(page: Any) -> None:
     choose(page, "status", "合作中")
     choose(page, "grade", "A类（战略客户）")
     page.check("input[name=tags][value=key_account]")
+    page.click("#hazardous_licence_expiry")
+    calendar = page.locator(".datepicker-dropdown").inner_text().split()
+    assert calendar[1].endswith("月") and calendar[3:10] == ["一", "二", "三", "四", "五", "六", "日"]
+    page.keyboard.press("Escape")
     page.fill("#hazardous_licence_expiry", "2027-06-30")
     page.click("button[type=submit]")
     page.wait_for_url("**/t/customer/list/**")
     row = page.locator("table tr", has_text="江苏华源精细化工有限公司")
     badge = row.locator(".crm-badge", has_text="合作中")
+    assert page.locator("[title='Remove all items']").count() == 0
     assert badge.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(82, 196, 26)"
     assert page.js_errors == []
 

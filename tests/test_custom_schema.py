@@ -47,7 +47,7 @@ tables:
       score: {type: rating}
 """, encoding="utf-8")
     app = make_app(schema_dir=schema)
-    assert app.extensions["crm"].created_tables == ["sample"]
+    assert [step.words for step in app.extensions["crm"].sync.applied] == ["+ create table sample (5 fields)"]
     browser = Browser(app)
     created = browser.submit("/t/sample/add", {"code": "S-1", "cas": "64-17-5", "hazard": ["toxic", "flammable"],
                                                "score": "4"})
@@ -93,7 +93,7 @@ def test_a_schema_with_mistakes_starts_nothing(make_app: Any, tmp_path: Path, db
 
 def run_crm(*args: str, schema_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRM_SCHEMA_DIR": str(schema_dir), "CRM_INSTANCE_DIR": str(tmp_path / "inst"),
-           "CRM_SECRET_KEY": "k" * 40}
+           "CRM_SECRET_KEY": "k" * 40, "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations")}
     return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
                           cwd=PROJECT_DIR, timeout=120)
 
@@ -143,7 +143,8 @@ def test_a_field_added_to_an_existing_table_appears_and_keeps_the_data(make_app:
         "      key_person: {type: link, to: contact, on_delete: set_null}\n"
         "    list: [name, industry", 1), encoding="utf-8")
     again = make_app(schema_dir=schema_dir)
-    assert again.extensions["crm"].added_columns == ["customer.reach_no", "customer.key_person_id"]
+    assert [step.words for step in again.extensions["crm"].sync.applied] == [
+        "+ add column customer.reach_no (string, nullable)", "+ add column customer.key_person (link, nullable)"]
     api = Api(again)
     assert api.put("/api/v1/customer/1", json={"reach_no": "01-2119457610-43", "key_person": 1}).status_code == 200
     record = api.get("/api/v1/customer/1").json["result"]

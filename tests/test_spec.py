@@ -177,3 +177,29 @@ def test_the_default_schema_is_valid() -> None:
                          ("product", "process_notes"), ("order", "number"), ("order", "customer"),
                          ("order_line", "order"), ("order_line", "product")]:
         assert schema.table(table).has_field(field), f"{table}.{field}"
+
+
+def test_renames_and_column_lengths_are_checked() -> None:
+    long_key = "a" * 62
+    report = problems({"s.yaml": (
+        "tables:\n"
+        "  t:\n"
+        "    fields:\n"
+        "      name: {type: string}\n"
+        "      title: {type: string, renamed_from: name}\n"
+        "      code: {type: string, renamed_from: old code}\n"
+        f"      {long_key}: {{type: link, to: t}}\n"
+        "  u:\n"
+        "    renamed_from: t\n"
+        "    fields: {a: {type: string, renamed_from: a}}\n")})
+    expected = [
+        "s.yaml:5: tables.t.fields.title.renamed_from: 'name' is still declared in t\n"
+        "    hint: remove 'name' (its data moves to 'title'), or drop renamed_from",
+        "s.yaml:6: tables.t.fields.code.renamed_from: 'old code' is not a valid key",
+        f"s.yaml:7: tables.t.fields.{long_key}: its database column '{long_key}_id' is longer than 63 characters, "
+        "the limit of PostgreSQL and MariaDB\n    hint: shorten the key to at most 60 characters",
+        "s.yaml:9: tables.u.renamed_from: 't' is still declared in the schema",
+        "s.yaml:10: tables.u.fields.a.renamed_from: 'a' cannot be renamed from itself",
+    ]
+    for line in expected:
+        assert line in report, (line, report)

@@ -12,7 +12,8 @@ from typing import Any
 
 from crm.spec.model import FieldSpec, Label
 
-COMMON_KEYS = frozenset({"type", "label", "help", "required", "unique", "default", "readonly", "index"})
+COMMON_KEYS = frozenset({"type", "label", "help", "required", "unique", "default", "readonly", "index",
+                         "renamed_from"})
 
 
 def msg(zh: str, en: str) -> Label:

@@ -84,7 +84,11 @@ def build_table(spec: TableSpec, metadata: sa.MetaData, user_table: sa.Table,
     columns: list[Any] = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)]
     for f in spec.fields:
         columns.append(build_column(spec, f, user_table, (spec.key, f.key) in cyclic))
-    return sa.Table(naming.table_name_for(spec.key), metadata, *columns)
+    table = sa.Table(naming.table_name_for(spec.key), metadata, *columns)
+    for f in spec.fields:
+        if f.unique:
+            sa.Index(naming.unique_name_for(spec.key, f.key), table.c[naming.column_name_for(f)], unique=True)
+    return table
 
 
 def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table, cyclic: bool = False) -> sa.Column[Any]:
@@ -100,15 +104,13 @@ def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table, cyclic
         # Required is enforced by forms and the API, not NOT NULL, so that a later schema change
         # (a field made required, or retired) never breaks existing rows or inserts.
         "nullable": True,
-        "index": spec.index or spec.is_relation,
+        # A unique field gets a named unique index (build_table), which every database can drop again.
+        "index": (spec.index or spec.is_relation) and not spec.unique,
         "info": {"field_spec": spec},
     }
     if spec.default is not None:
         kwargs["default"] = lambda _ctx=None, _spec=spec: default_value(_spec)
-    column = sa.Column(*args, **kwargs)
-    if spec.unique:
-        column.unique = True
-    return column
+    return sa.Column(*args, **kwargs)
 
 
 def relation_properties(spec: TableSpec, table: sa.Table, classes: dict[str, type],

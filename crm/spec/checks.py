@@ -1,7 +1,10 @@
 """Checks across tables and files: links, title/list/search names, collisions. Each returns issues."""
 from __future__ import annotations
 
-from crm.models.naming import column_name_for
+from typing import Any
+
+# A module import: crm.models.naming imports crm.spec.model, so either package may load first.
+from crm.models import naming
 
 from .issues import Issue
 from .model import SchemaSpec, TableSpec
@@ -22,6 +25,34 @@ def check_schema(schema: SchemaSpec) -> list[Issue]:
         issues += check_field_keys(table)
         issues += check_links(table, schema)
         issues += check_field_lists(table)
+        issues += check_renames(table.key, table.fields, f"tables.{table.key}.fields")
+    issues += check_renames("the schema", schema.tables, "tables")
+    return issues
+
+
+def check_renames(owner: str, items: tuple[Any, ...], path: str) -> list[Issue]:
+    """Return issues for renamed_from keys that are still in use or claimed twice.
+
+    `items` are the fields of a table, or the tables of the schema.
+    """
+    issues = []
+    keys = {item.key for item in items}
+    claimed: dict[str, str] = {}
+    for item in items:
+        old = item.renamed_from
+        if old is None:
+            continue
+        where = f"{path}.{item.key}.renamed_from"
+        if old == item.key:
+            issues.append(Issue(item.file, item.line, where, f"'{item.key}' cannot be renamed from itself",
+                                "remove renamed_from, or write the key it had before"))
+        elif old in keys:
+            issues.append(Issue(item.file, item.line, where, f"'{old}' is still declared in {owner}",
+                                f"remove '{old}' (its data moves to '{item.key}'), or drop renamed_from"))
+        elif old in claimed:
+            issues.append(Issue(item.file, item.line, where, f"'{old}' is already renamed to '{claimed[old]}'",
+                                "only one field can take over the old data"))
+        claimed.setdefault(old, item.key)
     return issues
 
 
@@ -42,7 +73,11 @@ def check_field_keys(table: TableSpec) -> list[Issue]:
             issues.append(Issue(f.file, f.line, path, f"'{f.key}' is reserved for the system",
                                 f"rename the field, e.g. '{table.key}_{f.key}'"))
             continue
-        column = column_name_for(f)
+        column = naming.column_name_for(f)
+        if len(column) > 63:
+            issues.append(Issue(f.file, f.line, path, f"its database column '{column}' is longer than 63 characters, "
+                                "the limit of PostgreSQL and MariaDB", f"shorten the key to at most "
+                                f"{63 - len(column) + len(f.key)} characters"))
         if column in columns:
             issues.append(Issue(f.file, f.line, path,
                                 f"its database column '{column}' collides with field '{columns[column]}'",

@@ -74,6 +74,7 @@ class FieldSpec:
     to: str | None = None
     on_delete: str = "restrict"
     scale: int | None = None
+    renamed_from: str | None = None
     file: str = ""
     line: int = 0
 
@@ -96,6 +97,7 @@ class TableSpec:
     order_by: str | None = None
     help: Label | None = None
     icon: str = "fa-table"
+    renamed_from: str | None = None
     file: str = ""
     line: int = 0
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)

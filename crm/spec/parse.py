@@ -16,7 +16,7 @@ from .yamlsrc import Node, yaml_trap_hint
 KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_KEY_LENGTH = 63
 TOP_LEVEL_KEYS = ("tables", "choices")
-TABLE_KEYS = ("label", "title", "fields", "list", "search", "filters", "order_by", "help", "icon")
+TABLE_KEYS = ("label", "title", "fields", "list", "search", "filters", "order_by", "help", "icon", "renamed_from")
 ON_DELETE = ("restrict", "cascade", "set_null")
 SEARCHABLE_DEFAULT = ("string", "email", "phone", "cas_number", "uscc")
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?|[a-z]+")
@@ -91,6 +91,17 @@ class Parser:
             return Label(zh or en or fallback, en or zh or fallback)
         value = self.text(node, path)
         return Label(value or fallback, value or fallback)
+
+    def renamed_from(self, values: dict[str, Node], path: str) -> str | None:
+        """Return the old key a table or field declares it was renamed from, if any."""
+        if "renamed_from" not in values:
+            return None
+        old = self.text(values["renamed_from"], f"{path}.renamed_from")
+        if old is not None and not (KEY_RE.fullmatch(old) and len(old) <= MAX_KEY_LENGTH):
+            self.error(values["renamed_from"], f"{path}.renamed_from", f"'{old}' is not a valid key",
+                       "write the key the table or field had before, e.g. renamed_from: purity")
+            return None
+        return old
 
     def key_list(self, node: Node, path: str) -> tuple[str, ...]:
         if not node.is_list:
@@ -190,6 +201,7 @@ class Parser:
             order_by=self.text(values["order_by"], f"{path}.order_by") if "order_by" in values else None,
             help=self.label(values["help"], f"{path}.help") if "help" in values else None,
             icon=(self.text(values["icon"], f"{path}.icon") or "fa-table") if "icon" in values else "fa-table",
+            renamed_from=self.renamed_from(values, path),
             file=node.file, line=node.line, lines=dict(node.key_lines),
         )
 
@@ -224,6 +236,7 @@ class Parser:
             self.error(values["index"], f"{path}.index", f"a field of type {type_name} cannot be indexed")
         if "help" in values:
             attrs["help"] = self.label(values["help"], f"{path}.help")
+        attrs["renamed_from"] = self.renamed_from(values, path)
         if "pattern_message" in values:
             attrs["pattern_message"] = self.label(values["pattern_message"], f"{path}.pattern_message")
         self.field_details(values, path, type_name, attrs, choices, table_key)

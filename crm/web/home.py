@@ -43,3 +43,4 @@ def search_placeholder(view: Any) -> str:
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["crm_home_cards"] = home_cards
     app.jinja_env.globals["crm_search_placeholder"] = search_placeholder
+    app.jinja_env.globals["crm_lang"] = current_lang

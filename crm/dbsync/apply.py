@@ -1,0 +1,312 @@
+"""Carry out the steps of a plan on one connection, inside the caller's transaction and lock.
+
+Every step is written so that running it again after an interruption finishes the job instead of
+failing (a table that exists is not created twice, a rename that happened is not repeated), which
+is how a start after a crash completes a plan on MariaDB, whose DDL cannot be rolled back.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+
+from crm.models import naming
+from crm.models.build import ON_DELETE_SQL, build_column, build_table, cyclic_links
+from crm.spec.model import SchemaSpec
+
+from .rows import RowCheck, convert
+from .state import spec_from_state, storage_of, table_spec_from_states
+
+USER_TABLE = "ab_user"
+NEW_SUFFIX = "__crm_new"
+
+
+class Applier:
+    """Applies steps (as data: kind, table, field, data, resolution) with Alembic's operations."""
+
+    def __init__(self, conn: sa.Connection, export_dir: Path | None = None, backup_stamp: str | None = None,
+                 resuming: bool = False):
+        self.conn = conn
+        self.resuming = resuming  # finishing a plan a crash interrupted: some steps may be done
+        self.export_dir = export_dir
+        self.exports: list[Path] = []
+        self.op = Operations(MigrationContext.configure(conn))
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.stamp = backup_stamp or datetime.datetime.now().strftime("%Y%m%d%H%M%S")
+        self.backups: list[str] = []
+
+    def apply(self, steps: list[dict[str, Any]]) -> None:
+        """Apply steps in order; new tables are created together so that links between them work."""
+        new_tables = [s for s in steps if s["kind"] == "create_table"]
+        if new_tables:
+            self.create_tables(new_tables)
+        for step in steps:
+            if step["kind"] != "create_table":
+                HANDLERS[step["kind"]](self, step)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def inspector(self) -> sa.Inspector:
+        return sa.inspect(self.conn)
+
+    def has_column(self, table: str, column: str) -> bool:
+        return any(c["name"] == column for c in self.inspector().get_columns(table))
+
+    def reflect(self, metadata: sa.MetaData, name: str) -> sa.Table:
+        if name in metadata.tables:
+            return metadata.tables[name]
+        return sa.Table(name, metadata, autoload_with=self.conn)
+
+    def backup(self, table: str) -> str:
+        """Copy a table's rows to crm_backup_<time>_<table> (once per plan); return the copy's name."""
+        name = f"crm_backup_{self.stamp}_{table}"[:63]
+        if name not in self.backups and not self.inspector().has_table(name):
+            quote = self.conn.dialect.identifier_preparer.quote
+            self.conn.execute(sa.text(f"CREATE TABLE {quote(name)} AS SELECT * FROM {quote(table)}"))
+        if name not in self.backups:
+            self.backups.append(name)
+        return name
+
+    def column_of(self, table_key: str, state: dict[str, Any], name: str | None = None) -> sa.Column[Any]:
+        """Return a detached Column for a field state (optionally under another name)."""
+        metadata = sa.MetaData()
+        user_table = self.reflect(metadata, USER_TABLE)
+        spec = spec_from_state(state)
+        built = build_column(table_spec_from_states(table_key, [state]), spec, user_table)
+        # Only name and type: the foreign key and indexes are added by the steps that need them.
+        return sa.Column(name or state["column"], built.type, nullable=True)
+
+    def add_column(self, table_key: str, state: dict[str, Any], name: str | None = None) -> None:
+        """Add a nullable column for a field state, with its foreign key where the database allows."""
+        table = naming.table_name_for(table_key)
+        column = self.column_of(table_key, state, name)
+        if self.has_column(table, column.name):
+            return
+        if self.sqlite and state["type"] in ("link", "user") and name is None:
+            # SQLite cannot add a constraint later, but takes REFERENCES on the new column itself.
+            ddl = sa.schema.CreateColumn(column).compile(dialect=self.conn.dialect)
+            target = USER_TABLE if state["type"] == "user" else naming.table_name_for(state["to"])
+            quote = self.conn.dialect.identifier_preparer.quote
+            self.conn.execute(sa.text(
+                f"ALTER TABLE {quote(table)} ADD {ddl} REFERENCES {quote(target)} (id) "
+                f"ON DELETE {ON_DELETE_SQL[state['on_delete'] or 'restrict']}"))
+            return
+        self.op.add_column(table, column)
+        if state["type"] in ("link", "user") and name is None:
+            target = USER_TABLE if state["type"] == "user" else naming.table_name_for(state["to"])
+            self.op.create_foreign_key(naming.fk_name_for(table_key, state["key"]), table, target,
+                                       [column.name], ["id"], ondelete=ON_DELETE_SQL[state["on_delete"] or "restrict"])
+
+    def indexes_on(self, table: str, column: str) -> list[dict[str, Any]]:
+        return [i for i in self.inspector().get_indexes(table) if i["column_names"] == [column]]
+
+    def ensure_indexes(self, table_key: str, state: dict[str, Any]) -> None:
+        """Create the unique index or plain index the field state asks for, if missing."""
+        table, column = naming.table_name_for(table_key), state["column"]
+        existing = self.indexes_on(table, column)
+        if state["unique"] and not any(i["unique"] for i in existing):
+            self.op.create_index(naming.unique_name_for(table_key, state["key"]), table, [column], unique=True)
+        elif state["index"] and not state["unique"] and not existing:
+            self.op.create_index(naming.index_name_for(table_key, state["key"]), table, [column])
+
+    def drop_column(self, table: str, column: str) -> None:
+        """Drop a column with its indexes (SQLite rebuilds the table, with foreign keys off)."""
+        for index in self.indexes_on(table, column):
+            self.op.drop_index(index["name"], table_name=table)
+        if self.sqlite:
+            with self.op.batch_alter_table(table, recreate="always") as batch:
+                batch.drop_column(column)
+        else:
+            self.op.drop_column(table, column)
+
+    def rename_column(self, table: str, old: str, new: str) -> None:
+        quote = self.conn.dialect.identifier_preparer.quote
+        self.conn.execute(sa.text(f"ALTER TABLE {quote(table)} RENAME COLUMN {quote(old)} TO {quote(new)}"))
+
+    def set_length(self, table: str, state: dict[str, Any], old: dict[str, Any]) -> None:
+        if self.sqlite:  # SQLite does not enforce a declared length
+            return
+        self.op.alter_column(table, state["column"], type_=sa.String(state["max_length"]),
+                             existing_type=sa.String(old["max_length"]), existing_nullable=True)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def create_tables(self, steps: list[dict[str, Any]]) -> None:
+        metadata = sa.MetaData()
+        user_table = self.reflect(metadata, USER_TABLE)
+        specs = [table_spec_from_states(s["table"], s["data"]["fields"]) for s in steps]
+        new_names = {naming.table_name_for(s.key) for s in specs}
+        for spec in specs:
+            for f in spec.fields:
+                target = naming.table_name_for(f.to) if f.type == "link" and f.to else None
+                if target and target not in new_names:
+                    self.reflect(metadata, target)
+        cyclic = cyclic_links(SchemaSpec(tuple(specs)))
+        tables = [build_table(spec, metadata, user_table, cyclic) for spec in specs]
+        metadata.create_all(self.conn, tables=tables, checkfirst=True)
+
+    def add_column_step(self, step: dict[str, Any]) -> None:
+        state = step["data"]["field"]
+        self.add_column(step["table"], state)
+        self.ensure_indexes(step["table"], state)
+
+    def rename_table(self, step: dict[str, Any]) -> None:
+        old, new = naming.table_name_for(step["data"]["old"]), naming.table_name_for(step["table"])
+        if self.inspector().has_table(old) and not self.inspector().has_table(new):
+            self.op.rename_table(old, new)
+
+    def rename_column_step(self, step: dict[str, Any]) -> None:
+        table = naming.table_name_for(step["table"])
+        old, new = step["data"]["old"]["column"], step["data"]["field"]["column"]
+        if self.has_column(table, old) and not self.has_column(table, new):
+            self.rename_column(table, old, new)
+
+    def retire_column(self, step: dict[str, Any]) -> None:
+        """Keep the data; drop a retired link's foreign key so it never blocks deleting a parent."""
+        state = step["data"]["field"]
+        if state["type"] in ("link", "user"):
+            self.drop_foreign_keys(naming.table_name_for(step["table"]), [state["column"]])
+
+    def retire_table(self, step: dict[str, Any]) -> None:
+        """Keep the rows; drop the table's foreign keys so its hidden rows never block a delete."""
+        table = naming.table_name_for(step["table"])
+        if self.inspector().has_table(table):
+            self.drop_foreign_keys(table)
+
+    def drop_foreign_keys(self, table: str, columns: list[str] | None = None) -> None:
+        """Drop the table's named foreign keys (only those on `columns`, when given)."""
+        names = [fk["name"] for fk in self.inspector().get_foreign_keys(table)
+                 if fk.get("name") and (columns is None or fk["constrained_columns"] == columns)]
+        if not names:
+            return
+        if self.sqlite:
+            with self.op.batch_alter_table(table, recreate="always") as batch:
+                for name in names:
+                    batch.drop_constraint(name, type_="foreignkey")
+        else:
+            for name in names:
+                self.op.drop_constraint(name, table, type_="foreignkey")
+
+    def change_type(self, step: dict[str, Any]) -> None:
+        """Rewrite a column as another type: convert each value in Python, then swap the columns."""
+        table_key, old, new = step["table"], step["data"]["old"], step["data"]["field"]
+        table = naming.table_name_for(table_key)
+        temp = f"{new['column']}{NEW_SUFFIX}"[:63]
+        if not self.has_column(table, old["column"]) and self.has_column(table, temp):
+            self.rename_column(table, temp, new["column"])  # interrupted after the old column went
+            self.ensure_indexes(table_key, new)
+            return
+        if self.resuming and not self.has_column(table, temp) and self.converted_already(table_key, old, new):
+            return
+        self.backup(table)
+        spec = spec_from_state(new)
+        self.add_column(table_key, new, name=temp)
+        check = RowCheck(self.conn, table_spec_from_states(table_key, [old]), old, table)
+        target = sa.table(table, sa.column("id"), sa.column(temp, self.column_of(table_key, new).type))
+        updates = []
+        for row_id, value in check.values():
+            converted, ok = convert(value, spec)
+            if not ok and step.get("resolution") != "clear":
+                raise ValueError(f"{table_key}.{new['key']}: row id {row_id} no longer converts; plan again")
+            if converted is not None and ok:
+                updates.append({"row_id": row_id, "value": converted})
+        if updates:
+            self.conn.execute(target.update().where(target.c.id == sa.bindparam("row_id"))
+                              .values({temp: sa.bindparam("value")}), updates)
+        self.drop_column(table, old["column"])
+        self.rename_column(table, temp, new["column"])
+        self.ensure_indexes(table_key, new)
+
+    def converted_already(self, table_key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Return True when the column already has the new type's kind (the change completed)."""
+        if storage_of(old) == storage_of(new):
+            return False
+        table = naming.table_name_for(table_key)
+        live = next(c["type"] for c in self.inspector().get_columns(table) if c["name"] == new["column"])
+        return live._type_affinity is self.column_of(table_key, new).type._type_affinity
+
+    def change_length(self, step: dict[str, Any]) -> None:
+        table = naming.table_name_for(step["table"])
+        old, new = step["data"]["old"], step["data"]["field"]
+        if step["kind"] == "shorten":
+            self.backup(table)
+            if step.get("resolution") == "clear":
+                target = sa.table(table, sa.column(new["column"]))
+                column = target.c[new["column"]]
+                self.conn.execute(target.update().where(sa.func.length(column) > new["max_length"])
+                                  .values({new["column"]: None}))
+        self.set_length(table, new, old)
+
+    def add_unique(self, step: dict[str, Any]) -> None:
+        self.ensure_indexes(step["table"], step["data"]["field"])
+
+    def drop_unique(self, step: dict[str, Any]) -> None:
+        table = naming.table_name_for(step["table"])
+        state = step["data"]["field"]
+        for index in self.indexes_on(table, state["column"]):
+            if index["unique"]:
+                self.op.drop_index(index["name"], table_name=table)
+        for constraint in self.inspector().get_unique_constraints(table):
+            if constraint["column_names"] == [state["column"]] and constraint.get("name"):
+                self.op.drop_constraint(constraint["name"], table, type_="unique")
+        self.ensure_indexes(step["table"], state)
+
+    def add_index(self, step: dict[str, Any]) -> None:
+        self.ensure_indexes(step["table"], step["data"]["field"])
+
+    def export(self, table: str, columns: list[str]) -> Path:
+        """Write id and `columns` of every row to a dated CSV file (UTF-8 for Excel); return its path."""
+        if self.export_dir is None:
+            raise ValueError("dropping retired data needs a folder for the export (CRM_INSTANCE_DIR)")
+        self.export_dir.mkdir(parents=True, exist_ok=True)
+        suffix = f".{columns[0]}" if len(columns) == 1 else ""
+        path = self.export_dir / f"retired-{self.stamp}-{table}{suffix}.csv"
+        source = sa.table(table, sa.column("id"), *(sa.column(c) for c in columns))
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", *columns])
+            for row in self.conn.execute(sa.select(source).order_by(source.c.id)):
+                writer.writerow(["" if v is None else v for v in row])
+        self.exports.append(path)
+        return path
+
+    def drop_retired_column(self, step: dict[str, Any]) -> None:
+        table, column = naming.table_name_for(step["table"]), step["data"]["field"]["column"]
+        if self.has_column(table, column):
+            self.export(table, [column])
+            self.drop_column(table, column)
+
+    def drop_retired_table(self, step: dict[str, Any]) -> None:
+        table = naming.table_name_for(step["table"])
+        if self.inspector().has_table(table):
+            self.export(table, [c["name"] for c in self.inspector().get_columns(table) if c["name"] != "id"])
+            self.op.drop_table(table)
+
+    def nothing(self, step: dict[str, Any]) -> None:
+        """Steps that change only the recorded state (retire a table, options, required)."""
+
+
+HANDLERS: dict[str, Callable[[Applier, dict[str, Any]], None]] = {
+    "add_column": Applier.add_column_step,
+    "rename_table": Applier.rename_table,
+    "rename_column": Applier.rename_column_step,
+    "restore_column": Applier.nothing,
+    "retire_column": Applier.retire_column,
+    "retire_table": Applier.retire_table,
+    "change_type": Applier.change_type,
+    "widen": Applier.change_length,
+    "shorten": Applier.change_length,
+    "require": Applier.nothing,
+    "add_unique": Applier.add_unique,
+    "drop_unique": Applier.drop_unique,
+    "add_index": Applier.add_index,
+    "add_option": Applier.nothing,
+    "remove_option": Applier.nothing,
+    "drop_column": Applier.drop_retired_column,
+    "drop_table": Applier.drop_retired_table,
+}

@@ -1,0 +1,331 @@
+"""Compare the schema specs with the live database and its recorded state; return a plan.
+
+A plan is a list of steps, each in plain words and marked safe or needs review. Steps that would
+lose or change information are checked against the existing rows first: a step whose rows would
+fail is *blocked* until the rows are fixed or the admin picks a resolution (`--resolve`).
+Planning only reads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm.models import naming
+from crm.spec.model import FieldSpec, SchemaSpec, TableSpec
+
+from .rows import RowCheck, check_convertible, check_duplicates, check_empty, check_longer, check_options
+from .state import TableState, load_state, state_of, storage_of
+
+# What an admin may choose for a blocked step, by step kind.
+RESOLUTIONS = {"change_type": ("clear",), "shorten": ("clear",), "require": ("keep",), "remove_option": ("keep",)}
+RESOLUTION_WORDS = {
+    "clear": "the values that do not fit are cleared (kept in the backup table)",
+    "keep": "existing rows keep their values; new and edited rows must follow the rule",
+}
+NOT_CONVERTIBLE = ("link", "user", "attachment")
+
+
+@dataclass
+class Step:
+    """One change to the database. `data` carries what applying (or replaying) it needs."""
+
+    kind: str
+    table: str
+    field: str | None
+    words: str
+    review: bool = False
+    blocked: str | None = None
+    resolution: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        """Return 'table.field' (or the table) that --resolve names."""
+        return f"{self.table}.{self.field}" if self.field else self.table
+
+    def line(self) -> str:
+        """Return the step as printed by `crm schema plan`."""
+        mark = "needs review" if self.review else "safe"
+        text = f"{self.words}   [{mark}]"
+        if self.resolution:
+            text += f"\n      resolution '{self.resolution}': {RESOLUTION_WORDS[self.resolution]}"
+        elif self.blocked:
+            text += f"\n      refused: {self.blocked}"
+        return text
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    state: dict[str, TableState] = field(default_factory=dict)
+
+    @property
+    def safe(self) -> list[Step]:
+        return [s for s in self.steps if not s.review]
+
+    @property
+    def review(self) -> list[Step]:
+        return [s for s in self.steps if s.review]
+
+    @property
+    def blocked(self) -> list[Step]:
+        return [s for s in self.steps if s.blocked and not s.resolution]
+
+    def text_words(self) -> str:
+        """Return the steps' words, one per line (for revision files and history)."""
+        return "\n".join(s.words for s in self.steps)
+
+    def text(self) -> str:
+        """Return every step, one per line (two with its refusal or resolution)."""
+        return "\n".join(s.line() for s in self.steps) if self.steps else "nothing to change"
+
+
+def plan_schema(conn: sa.Connection, schema: SchemaSpec, resolutions: dict[str, str] | None = None) -> Plan:
+    """Return the plan that brings the database in line with `schema`.
+
+    `resolutions` maps 'table.field' to a resolution ('clear' or 'keep') for blocked steps.
+    Raises ValueError for a resolution that names no blocked step or does not fit it.
+    """
+    planner = Planner(conn, schema, load_state(conn))
+    plan = planner.plan()
+    apply_resolutions(plan, resolutions or {})
+    return plan
+
+
+def apply_resolutions(plan: Plan, resolutions: dict[str, str]) -> None:
+    """Attach the admin's resolutions to blocked steps; ValueError when one does not fit."""
+    unused = dict(resolutions)
+    for step in plan.steps:
+        choice = unused.pop(step.target, None)
+        if choice is None:
+            continue
+        allowed = RESOLUTIONS.get(step.kind, ())
+        if not step.blocked or choice not in allowed:
+            raise ValueError(f"--resolve {step.target}={choice}: " + (
+                f"that step ({step.words}) is not refused, nothing to resolve" if not step.blocked else
+                f"choose one of: {', '.join(allowed)}" if allowed else "this step has no resolution; fix the rows"))
+        step.resolution = choice
+    if unused:
+        target = next(iter(unused))
+        raise ValueError(f"--resolve {target}={unused[target]}: no refused step changes {target}")
+
+
+class Planner:
+    """Walks the specs against the live tables and the recorded state, collecting steps."""
+
+    def __init__(self, conn: sa.Connection, schema: SchemaSpec, recorded: dict[str, TableState]):
+        self.conn, self.schema, self.recorded = conn, schema, recorded
+        inspector = sa.inspect(conn)
+        self.live_tables = set(inspector.get_table_names())
+        self.live_columns = {t: {c["name"] for c in inspector.get_columns(t)} for t in self.live_tables}
+        self.steps: list[Step] = []
+        self.new_state: dict[str, TableState] = {}
+        # old table key → new key, so that links to a renamed table are not taken for moved links
+        self.renamed = {t.renamed_from: t.key for t in schema.tables if t.renamed_from}
+
+    def plan(self) -> Plan:
+        claimed = set()
+        for table in self.schema.tables:
+            claimed.add(table.key)
+            source = self.table_source(table)
+            if source and source != table.key:
+                claimed.add(source)
+            self.plan_table(table, source)
+        for key, old in self.recorded.items():
+            if key not in claimed:
+                self.retire_table(key, old)
+        return Plan(self.steps, self.new_state)
+
+    def add(self, kind: str, table: str, field_key: str | None, words: str, **kw: Any) -> Step:
+        step = Step(kind, table, field_key, words, **kw)
+        self.steps.append(step)
+        return step
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def table_source(self, table: TableSpec) -> str | None:
+        """Return the live table that holds `table`'s rows (itself, or the one it was renamed from)."""
+        name = naming.table_name_for(table.key)
+        if name in self.live_tables:
+            return table.key
+        old = table.renamed_from
+        if old and naming.table_name_for(old) in self.live_tables:
+            return old
+        return None
+
+    def plan_table(self, table: TableSpec, source: str | None) -> None:
+        fields = {f.key: state_of(f) for f in table.fields}
+        if source is None:
+            self.add("create_table", table.key, None, f"+ create table {table.key} ({len(fields)} fields)",
+                     data={"fields": list(fields.values())})
+            self.new_state[table.key] = TableState(fields)
+            return
+        if source != table.key:
+            self.add("rename_table", table.key, None,
+                     f"~ rename table {source} → {table.key} (from renamed_from)", data={"old": source})
+        old = self.recorded.get(source) or self.adopt(table, source)
+        state = TableState(dict(fields), dict(old.retired))
+        self.new_state[table.key] = state
+        columns = self.live_columns[naming.table_name_for(source)]
+        taken: set[str] = set()
+        for spec in table.fields:
+            self.plan_field(table, spec, old, state, columns, taken)
+        for key, before in old.fields.items():
+            if key not in taken:
+                state.retired[key] = before
+                self.add("retire_column", table.key, key, f"- retire column {table.key}.{key} (data kept, hidden)",
+                         data={"field": before})
+
+    def adopt(self, table: TableSpec, source: str) -> TableState:
+        """Return a state for a table created before states were recorded: its live fields as declared."""
+        columns = self.live_columns[naming.table_name_for(source)]
+        return TableState({f.key: state_of(f) for f in table.fields if state_of(f)["column"] in columns})
+
+    def retire_table(self, key: str, old: TableState) -> None:
+        self.new_state[key] = TableState(old.fields, old.retired, table_retired=True)
+        if not old.table_retired:
+            self.add("retire_table", key, None, f"- retire table {key} (data kept, hidden)")
+
+    # -- fields ----------------------------------------------------------------------------
+
+    def plan_field(self, table: TableSpec, spec: FieldSpec, old: TableState, state: TableState,
+                   columns: set[str], taken: set[str]) -> None:
+        new = state.fields[spec.key]
+        before, origin = self.field_origin(spec, old, state)
+        if origin:
+            taken.add(origin)
+        if before is None:
+            if new["column"] in columns:  # a column nobody recorded: take it as it is
+                return
+            self.add("add_column", table.key, spec.key,
+                     f"+ add column {table.key}.{spec.key} ({spec.type}, nullable)", data={"field": new})
+            return
+        if origin != spec.key and origin in old.fields:
+            self.add("rename_column", table.key, spec.key, f"~ rename column {table.key}.{origin} → "
+                     f"{table.key}.{spec.key} (from renamed_from)", data={"old": before, "field": new})
+        elif origin in state.retired:
+            state.retired.pop(origin)
+            self.add("restore_column", table.key, spec.key,
+                     f"+ restore retired column {table.key}.{spec.key} (its data comes back)",
+                     data={"old": before, "field": new})
+        self.plan_changes(table, spec, before, new)
+
+    def field_origin(self, spec: FieldSpec, old: TableState,
+                     state: TableState) -> tuple[dict[str, Any] | None, str | None]:
+        """Return (recorded state, key) of where the field's data is now, or (None, None) for a new field."""
+        for key in (spec.key, spec.renamed_from):
+            if key and key in old.fields:
+                return old.fields[key], key
+        for key in (spec.key, spec.renamed_from):
+            if key and key in state.retired:
+                return state.retired[key], key
+        return None, None
+
+    def plan_changes(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any], new: dict[str, Any]) -> None:
+        name = f"{table.key}.{spec.key}"
+        check = RowCheck(self.conn, table, before, source_table=self.steps_source(table))
+        old_target = self.renamed.get(before.get("to"), before.get("to"))
+        if before["type"] != new["type"] or (old_target != new.get("to") and new["type"] == "link"):
+            self.plan_type_change(table, spec, before, new, check)
+            return
+        if before["max_length"] and new["max_length"] and new["max_length"] != before["max_length"]:
+            self.plan_length(table, spec, before, new, check)
+        if before.get("scale") != new.get("scale") and storage_of(new) == "numeric":
+            self.add("change_type", table.key, spec.key, f"! change scale of {name}: {before['scale']} → "
+                     f"{new['scale']} decimal places", review=True, data={"old": before, "field": new})
+        if new["required"] and not before["required"]:
+            found = check_empty(check)
+            self.tighten("require", table, spec, f"make {name} required", found,
+                         "{n} of {total} rows are empty", "no empty rows", before, new)
+        if new["unique"] and not before["unique"]:
+            found = check_duplicates(check)
+            self.tighten("add_unique", table, spec, f"make {name} unique", found,
+                         "{n} rows share a value with another row", "no duplicates", before, new)
+        elif before["unique"] and not new["unique"]:
+            self.add("drop_unique", table.key, spec.key, f"~ drop uniqueness of {name}",
+                     data={"old": before, "field": new})
+        if new["index"] and not before["index"] and not new["unique"]:
+            self.add("add_index", table.key, spec.key, f"+ add index on {name}", data={"field": new})
+        self.plan_options(table, spec, before, new, check)
+
+    def steps_source(self, table: TableSpec) -> str:
+        """Return the live table name of `table` before this plan renames it."""
+        for step in self.steps:
+            if step.kind == "rename_table" and step.table == table.key:
+                return naming.table_name_for(step.data["old"])
+        return naming.table_name_for(table.key)
+
+    def plan_type_change(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any], new: dict[str, Any],
+                         check: RowCheck) -> None:
+        words = f"! change type of {table.key}.{spec.key}: {before['type']} → {new['type']}"
+        data = {"old": before, "field": new}
+        if before["type"] == new["type"]:
+            words = f"! change target of {table.key}.{spec.key}: {before['to']} → {new['to']}"
+            self.add("change_type", table.key, spec.key, words, review=True, data=data,
+                     blocked="a link cannot move to another table; add a new link field instead (and retire "
+                     "this one by removing it from the YAML)")
+            return
+        if before["type"] in NOT_CONVERTIBLE or new["type"] in NOT_CONVERTIBLE:
+            self.add("change_type", table.key, spec.key, words, review=True, data=data,
+                     blocked=f"a {before['type']} field cannot become a {new['type']} field; add a new field "
+                     "instead (and retire this one by removing it from the YAML)")
+            return
+        found = check_convertible(check, spec)
+        if found.ids:
+            self.add("change_type", table.key, spec.key, f"{words} — {found.describe('would not convert')}",
+                     review=True, data=data, blocked=f"fix those rows first, or resolve with "
+                     f"--resolve {table.key}.{spec.key}=clear")
+        else:
+            self.add("change_type", table.key, spec.key, f"{words} — all {found.total:,} rows convert",
+                     review=True, data=data)
+
+    def plan_length(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any], new: dict[str, Any],
+                    check: RowCheck) -> None:
+        name = f"{table.key}.{spec.key}"
+        change = f"max_length {before['max_length']} → {new['max_length']}"
+        if new["max_length"] > before["max_length"]:
+            self.add("widen", table.key, spec.key, f"~ widen {name}: {change}", data={"old": before, "field": new})
+            return
+        found = check_longer(check, new["max_length"])
+        words = f"! shorten {name}: {change}"
+        if found.ids:
+            self.add("shorten", table.key, spec.key, f"{words} — {found.describe('are longer')}", review=True,
+                     data={"old": before, "field": new},
+                     blocked=f"shorten those values first, or resolve with --resolve {name}=clear")
+        else:
+            self.add("shorten", table.key, spec.key, f"{words} — no row is longer", review=True,
+                     data={"old": before, "field": new})
+
+    def tighten(self, kind: str, table: TableSpec, spec: FieldSpec, what: str, found: Any, failing: str,
+                passing: str, before: dict[str, Any], new: dict[str, Any]) -> None:
+        data = {"old": before, "field": new}
+        if not found.ids:
+            self.add(kind, table.key, spec.key, f"~ {what} ({passing})", data=data)
+            return
+        count = failing.format(n=f"{len(found.ids):,}", total=f"{found.total:,}")
+        hint = (f"fill them in first, or resolve with --resolve {table.key}.{spec.key}=keep" if kind == "require"
+                else "give those rows different values first")
+        self.add(kind, table.key, spec.key, f"! {what} — {count} ({found.id_list()})", review=True,
+                 blocked=hint, data=data)
+
+    def plan_options(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any], new: dict[str, Any],
+                     check: RowCheck) -> None:
+        old_keys, new_keys = before.get("options") or [], new.get("options") or []
+        name = f"{table.key}.{spec.key}"
+        for key in new_keys:
+            if key not in old_keys:
+                self.add("add_option", table.key, spec.key, f"+ add option {name}: {key}")
+        for key in old_keys:
+            if key in new_keys:
+                continue
+            found = check_options(check, key)
+            if found.ids:
+                self.add("remove_option", table.key, spec.key,
+                         f"! remove option {name}: {key} — {found.describe('use it')}", review=True,
+                         blocked=f"change those rows first, or resolve with --resolve {name}=keep "
+                         "(they keep the old value, shown as retired)", data={"option": key})
+            else:
+                self.add("remove_option", table.key, spec.key, f"- remove option {name}: {key} (no row uses it)",
+                         data={"option": key})

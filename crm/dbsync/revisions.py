@@ -1,0 +1,221 @@
+"""Every applied plan becomes an Alembic revision file under migrations/versions and a history row.
+
+A revision file is in Alembic's format (revision, down_revision, upgrade()) and holds its steps and
+the resulting recorded state as data, so that it can be read in review and replayed on another
+database: every start runs the files a database has not applied yet, and with
+`CRM_SCHEMA_AUTO_APPLY=0` only those. The history table in the database, not the folder, says what a
+database has applied: two hosts on one database need not share a folder.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import pprint
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from .state import SYSTEM_METADATA, TableState, save_state
+
+HISTORY_TABLE = sa.Table(
+    "crm_schema_history", SYSTEM_METADATA,
+    sa.Column("revision", sa.String(32), primary_key=True),
+    sa.Column("down_revision", sa.String(32)),
+    sa.Column("applied_on", sa.DateTime, nullable=False),
+    sa.Column("applied_by", sa.String(200), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("steps", sa.Text, nullable=False),
+    sa.Column("file", sa.String(300)),
+)
+# A plan being applied: written in the plan's transaction before the first step and removed when it
+# commits. PostgreSQL and SQLite roll it back with the plan; on MariaDB, whose DDL commits by itself,
+# a row left here after a crash is the plan the next start finishes.
+JOURNAL_TABLE = sa.Table(
+    "crm_schema_journal", SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("started_on", sa.DateTime, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("steps", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+)
+ALEMBIC_VERSION = sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
+
+FILE_TEMPLATE = '''"""{title}
+
+Revision ID: {revision}
+Revises: {down_revision}
+Create Date: {created}
+
+Plan:
+{plan}
+"""
+from crm.dbsync.revisions import upgrade_revision
+
+revision = {revision!r}
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+
+STEPS = {steps}
+
+STATE = {state}
+
+
+def upgrade() -> None:
+    from alembic import op
+
+    upgrade_revision(op.get_bind(), revision, down_revision, STEPS, STATE)
+
+
+def downgrade() -> None:
+    raise NotImplementedError("schema changes are undone by restoring a backup; see docs/schema-changes.md")
+'''
+
+
+@dataclass
+class Revision:
+    """A revision file as read back: its ids, steps and resulting state."""
+
+    revision: str
+    down_revision: str | None
+    steps: list[dict[str, Any]]
+    state: dict[str, dict[str, Any]]
+    path: Path
+
+
+def applied_revisions(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Return the history rows, oldest first."""
+    if not sa.inspect(conn).has_table(HISTORY_TABLE.name):
+        return []
+    query = sa.select(HISTORY_TABLE).order_by(HISTORY_TABLE.c.applied_on, HISTORY_TABLE.c.revision)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def state_as_data(state: dict[str, TableState]) -> dict[str, dict[str, Any]]:
+    return {k: {"fields": s.fields, "retired": s.retired, "table_retired": s.table_retired}
+            for k, s in sorted(state.items())}
+
+
+def state_from_data(data: dict[str, dict[str, Any]]) -> dict[str, TableState]:
+    return {k: TableState(v["fields"], v["retired"], v["table_retired"]) for k, v in data.items()}
+
+
+def start_journal(conn: sa.Connection, steps: list[dict[str, Any]], summary: str,
+                  state: dict[str, TableState]) -> None:
+    """Note the plan about to be applied (see JOURNAL_TABLE)."""
+    JOURNAL_TABLE.create(conn, checkfirst=True)
+    conn.execute(JOURNAL_TABLE.insert().values(
+        started_on=datetime.datetime.now().replace(microsecond=0), summary=summary,
+        steps=json.dumps(steps, ensure_ascii=False, default=str),
+        state=json.dumps(state_as_data(state), ensure_ascii=False)))
+
+
+def end_journal(conn: sa.Connection) -> None:
+    conn.execute(JOURNAL_TABLE.delete())
+
+
+def interrupted_plans(conn: sa.Connection) -> list[tuple[list[dict[str, Any]], str, dict[str, TableState]]]:
+    """Return (steps, summary, state) of plans a crash interrupted, oldest first."""
+    if not sa.inspect(conn).has_table(JOURNAL_TABLE.name):
+        return []
+    rows = conn.execute(sa.select(JOURNAL_TABLE).order_by(JOURNAL_TABLE.c.id)).mappings().all()
+    return [(json.loads(r["steps"]), r["summary"], state_from_data(json.loads(r["state"]))) for r in rows]
+
+
+def new_revision_id(now: datetime.datetime) -> str:
+    """Return an id that sorts in the order revisions are made: time to the microsecond, then random."""
+    return f"{now:%Y%m%d%H%M%S%f}_{uuid.uuid4().hex[:8]}"
+
+
+def record_revision(conn: sa.Connection, folder: Path | None, steps: list[dict[str, Any]], summary: str,
+                    state: dict[str, TableState]) -> tuple[str, Path | None]:
+    """Write the revision file (when `folder` is set) and the history row; return (id, file)."""
+    now = datetime.datetime.now()
+    history = applied_revisions(conn)
+    down = history[-1]["revision"] if history else None
+    revision = new_revision_id(now)
+    now = now.replace(microsecond=0)
+    path = write_revision_file(folder, revision, down, now, steps, summary, state) if folder else None
+    insert_history(conn, revision, down, now, summary, steps, path)
+    return revision, path
+
+
+def insert_history(conn: sa.Connection, revision: str, down: str | None, now: datetime.datetime, summary: str,
+                   steps: list[dict[str, Any]], path: Path | None) -> None:
+    """Add the history row and move alembic_version to `revision`."""
+    HISTORY_TABLE.create(conn, checkfirst=True)
+    conn.execute(HISTORY_TABLE.insert().values(
+        revision=revision, down_revision=down, applied_on=now, summary=summary,
+        applied_by=f"{socket.gethostname()}"[:200], steps=json.dumps(steps, ensure_ascii=False, default=str),
+        file=str(path)[-300:] if path else None))
+    ALEMBIC_VERSION.create(conn, checkfirst=True)
+    conn.execute(ALEMBIC_VERSION.delete())
+    conn.execute(ALEMBIC_VERSION.insert().values(version_num=revision))
+
+
+def write_revision_file(folder: Path, revision: str, down: str | None, now: datetime.datetime,
+                        steps: list[dict[str, Any]], summary: str, state: dict[str, TableState]) -> Path:
+    """Write migrations/versions/<id>_<words>.py; return its path."""
+    versions = folder / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    lines = summary.splitlines()
+    title = lines[0].lstrip("+~-! ") if len(lines) == 1 else f"{len(lines)} schema changes"
+    slug = "".join(c if c.isalnum() else "_" for c in title.lower())[:40].strip("_")
+    path = versions / f"{revision}_{slug}.py"
+    state_data = state_as_data(state)
+    text = FILE_TEMPLATE.format(
+        title=title, revision=revision, down_revision=down, created=now.isoformat(sep=" "),
+        plan="\n".join(f"    {line}" for line in lines), steps=pprint.pformat(steps, width=110, sort_dicts=False),
+        state=pprint.pformat(state_data, width=110))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_revision_files(folder: Path) -> list[Revision]:
+    """Return the revision files of `folder`, in order (each after the one it revises)."""
+    found: dict[str, Revision] = {}
+    for path in sorted((folder / "versions").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"crm_revision_{path.stem}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[module.revision] = Revision(module.revision, module.down_revision, module.STEPS, module.STATE, path)
+    ordered, done = [], set()
+    while len(ordered) < len(found):
+        ready = [r for r in found.values() if r.revision not in done and (r.down_revision in done or
+                                                                            r.down_revision not in found)]
+        if not ready:
+            raise ValueError(f"{folder / 'versions'}: revisions revise each other in a circle")
+        for rev in sorted(ready, key=lambda r: r.revision):
+            ordered.append(rev)
+            done.add(rev.revision)
+    return ordered
+
+
+def pending_revisions(conn: sa.Connection, folder: Path | None) -> list[Revision]:
+    """Return the revision files this database has not applied yet."""
+    if folder is None or not (folder / "versions").is_dir():
+        return []
+    applied = {row["revision"] for row in applied_revisions(conn)}
+    return [r for r in read_revision_files(folder) if r.revision not in applied]
+
+
+def upgrade_revision(conn: sa.Connection, revision: str, down_revision: str | None,
+                     steps: list[dict[str, Any]], state: dict[str, dict[str, Any]], path: Path | None = None,
+                     export_dir: Path | None = None) -> None:
+    """Apply one revision's steps, record its state and history (used by replay and by Alembic)."""
+    from .apply import Applier
+
+    if revision in {row["revision"] for row in applied_revisions(conn)}:
+        return
+    Applier(conn, export_dir).apply(steps)
+    save_state(conn, state_from_data(state))
+    summary = "\n".join(s["words"] for s in steps)
+    insert_history(conn, revision, down_revision, datetime.datetime.now().replace(microsecond=0), summary, steps, path)

@@ -1,0 +1,155 @@
+"""Checks of existing rows against a planned change: which rows (by id) would not fit.
+
+Values are checked in Python with the same rules the forms and API use, on every database,
+instead of trusting a database's own conversion (SQLite turns 'abc' into 0 without a word).
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+
+from crm.fields.values import validate_value
+from crm.spec.model import FieldSpec, TableSpec
+
+SHOWN_IDS = 10
+BATCH = 2000
+
+
+@dataclass
+class RowCheck:
+    """Where a field's current values are: connection, live table and the field's recorded state."""
+
+    conn: sa.Connection
+    table: TableSpec
+    state: dict[str, Any]
+    source_table: str
+
+    def values(self) -> Iterator[tuple[int, Any]]:
+        """Yield (id, stored value) for every row, in id order, a batch at a time."""
+        table = sa.table(self.source_table, sa.column("id"), sa.column(self.state["column"]))
+        column = table.c[self.state["column"]]
+        last = None
+        while True:
+            query = sa.select(table.c.id, column).order_by(table.c.id).limit(BATCH)
+            if last is not None:
+                query = query.where(table.c.id > last)
+            rows = self.conn.execute(query).all()
+            if not rows:
+                return
+            yield from ((r[0], r[1]) for r in rows)
+            last = rows[-1][0]
+
+
+@dataclass
+class Found:
+    """The ids of the rows that fail a check, out of `total` rows."""
+
+    ids: list[int] = field(default_factory=list)
+    total: int = 0
+
+    def id_list(self) -> str:
+        """Return 'ids 17, 230, 1804' (the first ten, then how many more)."""
+        shown = ", ".join(str(i) for i in self.ids[:SHOWN_IDS])
+        more = len(self.ids) - SHOWN_IDS
+        return f"ids {shown}" + (f" and {more:,} more" if more > 0 else "")
+
+    def describe(self, failing: str) -> str:
+        """Return e.g. '3 of 2,000 rows would not convert (ids 17, 230, 1804)'."""
+        return f"{len(self.ids):,} of {self.total:,} rows {failing} ({self.id_list()})"
+
+
+def as_raw(value: Any) -> Any:
+    """Return a stored value as the text a person would type for it, for re-validation."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            return value
+        return ", ".join(str(i) for i in items) if isinstance(items, list) else value
+    return value if isinstance(value, str) else str(value)
+
+
+def convert(value: Any, spec: FieldSpec) -> tuple[Any, bool]:
+    """Return (value as the field's new type, True) or (None, False) when it does not fit."""
+    if value is None or value == "":
+        return None, True
+    parsed, problems = validate_value(as_raw(value), replace(spec, required=False))
+    return (parsed, not problems)
+
+
+def check_convertible(check: RowCheck, spec: FieldSpec) -> Found:
+    """Return the rows whose value does not pass the rules of `spec` (the field's new definition)."""
+    found = Found()
+    for row_id, value in check.values():
+        found.total += 1
+        if not convert(value, spec)[1]:
+            found.ids.append(row_id)
+    return found
+
+
+def check_empty(check: RowCheck) -> Found:
+    """Return the rows where the field is empty."""
+    found = Found()
+    for row_id, value in check.values():
+        found.total += 1
+        if value is None or (isinstance(value, str) and not value.strip()) or value == "[]":
+            found.ids.append(row_id)
+    return found
+
+
+def check_duplicates(check: RowCheck) -> Found:
+    """Return the rows whose non-empty value another row also has (every such row)."""
+    found = Found()
+    seen: dict[Any, list[int]] = {}
+    # MariaDB's default collation compares text ignoring case and trailing spaces, so its unique
+    # index does too.
+    folded = check.conn.dialect.name in ("mysql", "mariadb")
+    for row_id, value in check.values():
+        found.total += 1
+        if value is not None and value != "":
+            key = value.casefold().rstrip() if folded and isinstance(value, str) else value
+            seen.setdefault(key, []).append(row_id)
+    found.ids = sorted(i for ids in seen.values() if len(ids) > 1 for i in ids)
+    return found
+
+
+def check_longer(check: RowCheck, limit: int) -> Found:
+    """Return the rows whose text is longer than `limit` characters."""
+    found = Found()
+    for row_id, value in check.values():
+        found.total += 1
+        if isinstance(value, str) and len(value) > limit:
+            found.ids.append(row_id)
+    return found
+
+
+def check_options(check: RowCheck, option: str) -> Found:
+    """Return the rows that hold option `option` (alone, or in a multi-choice list)."""
+    found = Found()
+    for row_id, value in check.values():
+        found.total += 1
+        if value == option or (isinstance(value, str) and value.startswith("[") and option in as_list(value)):
+            found.ids.append(row_id)
+    return found
+
+
+def as_list(value: str) -> list[Any]:
+    """Return a multi-choice value stored as JSON text as a list (empty when it is not JSON)."""
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return []
+    return items if isinstance(items, list) else []

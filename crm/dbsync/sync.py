@@ -1,0 +1,197 @@
+"""Bring the database in line with the schema: replay revision files, plan, check, apply, record.
+
+Used by start-up (`crm run`, create_app) and by `crm schema plan|apply`. A plan is applied whole or
+not at all: when it holds a step that needs review, start-up refuses and names the command to run.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from flask_appbuilder import Model
+import flask_appbuilder.security.sqla.models  # noqa: F401  (puts ab_user in Model.metadata)
+
+from crm.spec.model import SchemaSpec
+
+from .apply import Applier
+from .lock import locked_connection
+from .plan import Plan, Step, plan_schema
+from .revisions import (end_journal, interrupted_plans, pending_revisions, record_revision, start_journal,
+                        upgrade_revision)
+from .state import load_state, save_state
+
+TMP_PREFIX = "_alembic_tmp_"
+
+
+class SchemaChangesPending(Exception):
+    """The plan has steps that may not be applied now; str() says which and what to run."""
+
+    def __init__(self, message: str, plan: Plan):
+        super().__init__(message)
+        self.plan = plan
+
+
+@dataclass
+class SyncResult:
+    applied: list[Step] = field(default_factory=list)
+    replayed: list[str] = field(default_factory=list)
+    revision: str | None = None
+    revision_file: Path | None = None
+    backups: list[str] = field(default_factory=list)
+    exports: list[Path] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        """Return what was done, for start-up and `crm schema apply` to print."""
+        lines = [f"replayed revision {r}" for r in self.replayed]
+        lines += [f"removed {name}, left over from an interrupted change" for name in self.cleaned]
+        lines += [f"finished an interrupted change:\n{indent(summary)}" for summary in self.resumed]
+        lines += [step.words for step in self.applied]
+        if self.revision:
+            where = f" ({self.revision_file})" if self.revision_file else ""
+            lines.append(f"recorded as revision {self.revision}{where}")
+        lines += [f"backup of the rows before the change: table {name}" for name in self.backups]
+        lines += [f"data written before dropping: {path}" for path in self.exports]
+        return "\n".join(lines)
+
+
+def plan_changes(url: str, schema: SchemaSpec, folder: Path | None,
+                 resolutions: dict[str, str] | None = None) -> tuple[Plan, list[str]]:
+    """Return (plan, ids of revision files not yet applied) without changing anything."""
+    with locked_connection(url) as conn:
+        pending = [r.revision for r in pending_revisions(conn, folder)]
+        plan = plan_schema(conn, schema, resolutions)
+        conn.rollback()
+    return plan, pending
+
+
+def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply: bool = True,
+                include_review: bool = False, resolutions: dict[str, str] | None = None,
+                confirm: Callable[[Plan], bool] | None = None, export_dir: Path | None = None) -> SyncResult:
+    """Apply what the schema needs, under the schema lock, in one transaction; return what was done.
+
+    Raises SchemaChangesPending when steps need review (and `include_review` is off), are refused
+    by the rows, or when `auto_apply` is off and the YAML asks for more than the revision files.
+    """
+    result = SyncResult()
+    with locked_connection(url) as conn:
+        Model.metadata.create_all(conn)  # Flask-AppBuilder's tables: users are link targets
+        result.cleaned = clean_interrupted(conn)
+        result.resumed = finish_interrupted(conn, folder, export_dir)
+        for rev in pending_revisions(conn, folder):
+            upgrade_revision(conn, rev.revision, rev.down_revision, rev.steps, rev.state, rev.path, export_dir)
+            result.replayed.append(rev.revision)
+        plan = plan_schema(conn, schema, resolutions)
+        refuse_if_needed(plan, auto_apply, include_review)
+        if plan.review and confirm is not None and not confirm(plan):
+            raise SchemaChangesPending("nothing was changed", plan)
+        if plan.steps:
+            steps = [step_data(s) for s in plan.steps]
+            applier = apply_recorded(conn, folder, export_dir, steps, plan.text_words(), plan.state, result)
+            result.applied, result.backups = plan.steps, applier.backups
+        elif load_state(conn) != plan.state:
+            save_state(conn, plan.state)  # first start of a database made before states were recorded
+    return result
+
+
+def drop_retired(url: str, schema: SchemaSpec, folder: Path | None, export_dir: Path,
+                 confirm: Callable[[list[Step]], bool] | None = None) -> SyncResult:
+    """Export, then drop, every retired column and table; return what was done.
+
+    Raises SchemaChangesPending when the database is not in line with the schema yet.
+    """
+    result = SyncResult()
+    with locked_connection(url) as conn:
+        plan = plan_schema(conn, schema)
+        if plan.steps or pending_revisions(conn, folder):
+            raise SchemaChangesPending("the database has schema changes pending; apply them first:\n"
+                                       + indent(plan.text()), plan)
+        state = load_state(conn)
+        steps = retired_steps(state)
+        if not steps or (confirm is not None and not confirm(steps)):
+            return result
+        for table_state in state.values():
+            table_state.retired.clear()
+        state = {k: v for k, v in state.items() if not v.table_retired}
+        summary = "\n".join(s.words for s in steps)
+        applier = apply_recorded(conn, folder, export_dir, [step_data(s) for s in steps], summary, state, result)
+        result.applied, result.exports = steps, applier.exports
+    return result
+
+
+def retired_steps(state: dict[str, Any]) -> list[Step]:
+    """Return a drop step for every retired table and every retired column of a kept table."""
+    steps = []
+    for key, table_state in sorted(state.items()):
+        if table_state.table_retired:
+            steps.append(Step("drop_table", key, None, f"x drop retired table {key} (its rows are exported first)",
+                              review=True))
+            continue
+        for field_key, before in sorted(table_state.retired.items()):
+            steps.append(Step("drop_column", key, field_key, f"x drop retired column {key}.{field_key} "
+                              "(its values are exported first)", review=True, data={"field": before}))
+    return steps
+
+
+def apply_recorded(conn: sa.Connection, folder: Path | None, export_dir: Path | None, steps: list[dict[str, Any]],
+                   summary: str, state: dict[str, Any], result: SyncResult, resuming: bool = False) -> Applier:
+    """Apply steps with a journal, save the new state and record the revision; return the applier."""
+    start_journal(conn, steps, summary, state)
+    applier = Applier(conn, export_dir, resuming=resuming)
+    applier.apply(steps)
+    save_state(conn, state)
+    result.revision, result.revision_file = record_revision(conn, folder, steps, summary, state)
+    end_journal(conn)
+    return applier
+
+
+def finish_interrupted(conn: sa.Connection, folder: Path | None, export_dir: Path | None) -> list[str]:
+    """Finish the plans that a crash interrupted (MariaDB only keeps them); return their summaries."""
+    done = []
+    for steps, summary, state in interrupted_plans(conn):
+        end_journal(conn)
+        apply_recorded(conn, folder, export_dir, steps, summary, state, SyncResult(), resuming=True)
+        done.append(summary)
+    return done
+
+
+def step_data(step: Step) -> dict[str, Any]:
+    """Return a step as plain data, as stored in revision files and history."""
+    data = asdict(step)
+    data.pop("blocked")
+    return data
+
+
+def refuse_if_needed(plan: Plan, auto_apply: bool, include_review: bool) -> None:
+    if not plan.steps:
+        return
+    if not auto_apply:
+        raise SchemaChangesPending(
+            "the schema YAML asks for changes that no reviewed revision makes, and CRM_SCHEMA_AUTO_APPLY=0:\n"
+            + indent(plan.text()) + "\nrun 'crm schema apply --review' where changes are made, commit the "
+            "revision file it writes under migrations/versions, and deploy it", plan)
+    if plan.blocked:
+        raise SchemaChangesPending(
+            "these schema changes are refused because existing rows do not fit them:\n"
+            + indent("\n".join(s.line() for s in plan.blocked)) + "\nnothing was changed; fix the rows, or "
+            "choose a resolution with 'crm schema apply --review --resolve TABLE.FIELD=CHOICE'", plan)
+    if plan.review and not include_review:
+        raise SchemaChangesPending(
+            "these schema changes need review and were not applied:\n" + indent("\n".join(
+                s.words for s in plan.review)) + "\nnothing was changed; see them with 'crm schema plan' and apply "
+            "them with 'crm schema apply --review'", plan)
+
+
+def indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def clean_interrupted(conn: sa.Connection) -> list[str]:
+    """Drop `_alembic_tmp_*` tables that an interrupted SQLite table rebuild left; return their names."""
+    names = [n for n in sa.inspect(conn).get_table_names() if n.startswith(TMP_PREFIX)]
+    for name in names:
+        conn.execute(sa.text(f"DROP TABLE {conn.dialect.identifier_preparer.quote(name)}"))
+    return names
