@@ -25,7 +25,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CRM_ADMIN_USERNAME": settings.get("CRM_ADMIN_USERNAME") or "admin",
         "CRM_ADMIN_PASSWORD": settings.get("CRM_ADMIN_PASSWORD"),
         "CRM_SECRET_KEY": settings.get("CRM_SECRET_KEY"),
-        "CRM_MIGRATIONS_DIR": str(Path(settings.get("CRM_MIGRATIONS_DIR") or PROJECT_DIR / "migrations")),
+        # Revisions belong to a schema: by default they sit next to its folder (schema/ -> migrations/).
+        "CRM_MIGRATIONS_DIR": str(Path(settings.get("CRM_MIGRATIONS_DIR")
+                                       or Path(settings.get("CRM_SCHEMA_DIR") or PROJECT_DIR / "schema").resolve().parent
+                                       / "migrations")),
         # 1: apply safe schema changes at start-up; 0: run only the reviewed revision files.
         "CRM_SCHEMA_AUTO_APPLY": str(settings.get("CRM_SCHEMA_AUTO_APPLY", "1")) not in ("0", "false", "no"),
     }

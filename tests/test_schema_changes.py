@@ -324,7 +324,7 @@ url, text, marker, pause_in = sys.argv[1:5]
 original = getattr(apply.Applier, pause_in)
 
 def paused(self, table, *args):
-    if pause_in == "drop_column" or args[0].endswith(apply.NEW_SUFFIX):
+    if pause_in == "drop_column" or "__crm_new" in args[0]:
         pathlib.Path(marker).write_text("paused")
         time.sleep(120)  # killed here
     return original(self, table, *args)
@@ -584,3 +584,110 @@ def test_a_database_made_before_states_were_recorded_is_adopted(url: str) -> Non
     assert plan_lines(url, BASE) == "nothing to change"
     assert apply(url, BASE + "      cas: {type: cas_number}\n") == ["+ add column product.cas (cas_number, nullable)"]
     assert pick(rows(url, "product"), ["id", "code", "notes"]) == pick(ROWS, ["id", "code", "notes"])
+
+
+def test_text_that_looks_like_a_list_is_kept_as_it_is(url: str) -> None:
+    execute(url, "UPDATE product SET name = '[1, 2]' WHERE id = 1")
+    execute(url, "UPDATE product SET name = '[]' WHERE id = 2")
+    apply(url, BASE.replace("name: {type: string, max_length: 100}", "name: {type: text}"), include_review=True)
+    assert pick(rows(url, "product"), ["name"]) == [("[1, 2]",), ("[]",), ("",)]
+
+
+def test_renaming_onto_a_retired_column_is_refused(url: str) -> None:
+    apply(url, BASE.replace("      notes: {type: text}\n", ""))
+    text = BASE.replace("      notes: {type: text}\n", "").replace(
+        "purity: {type: string, max_length: 20}", "notes: {type: string, max_length: 20, renamed_from: purity}")
+    assert plan_lines(url, text) == (
+        "~ rename column product.purity → product.notes (from renamed_from)   [needs review]\n"
+        "      refused: the table still has a column 'notes' (a retired field or a column the schema does not know); "
+        "remove it with 'crm schema drop-retired' first, or pick another key")
+
+
+def test_a_retired_field_comes_back_under_a_new_key(url: str) -> None:
+    apply(url, BASE.replace("      purity: {type: string, max_length: 20}\n", ""))
+    text = BASE.replace("purity: {type: string, max_length: 20}", "assay: {type: string, max_length: 20, "
+                        "renamed_from: purity}")
+    assert apply(url, text) == ["+ restore retired column product.purity as product.assay (from renamed_from)"]
+    assert pick(rows(url, "product"), ["assay"]) == pick(ROWS, ["purity"])
+    assert plan_lines(url, text) == "nothing to change"
+
+
+def test_a_restored_link_gets_its_foreign_key_back_after_checking_the_rows(url: str) -> None:
+    apply(url, WITH_BATCH)
+    execute(url, "INSERT INTO batch (number, product_id) VALUES ('B-1', 1)")
+    execute(url, "INSERT INTO batch (number, product_id) VALUES ('B-2', 2)")
+    without_link = WITH_BATCH.replace("      product: {type: link, to: product}\n", "")
+    apply(url, without_link)
+    execute(url, "DELETE FROM product WHERE id = 1")
+    assert plan_lines(url, WITH_BATCH) == (
+        "+ restore retired column batch.product (its data comes back) — 1 of 2 rows point at deleted records "
+        "(ids 1)   [needs review]\n"
+        "      refused: those records were deleted while batch.product was retired; resolve with "
+        "--resolve batch.product=clear to empty those links")
+    apply(url, WITH_BATCH, include_review=True, resolutions={"batch.product": "clear"})
+    assert pick(rows(url, "batch"), ["number", "product_id"]) == [("B-1", None), ("B-2", 2)]
+    with pytest.raises(sa.exc.IntegrityError):
+        execute(url, "DELETE FROM product WHERE id = 2")
+
+
+def test_a_link_added_later_can_be_retired_too(url: str) -> None:
+    apply(url, BASE + "  batch:\n    fields:\n      number: {type: string}\n")
+    apply(url, WITH_BATCH)  # the link is added to an existing table
+    execute(url, "INSERT INTO batch (number, product_id) VALUES ('B-1', 1)")
+    with pytest.raises(sa.exc.IntegrityError):
+        execute(url, "DELETE FROM product WHERE id = 1")
+    apply(url, BASE + "  batch:\n    fields:\n      number: {type: string}\n")
+    execute(url, "DELETE FROM product WHERE id = 1")
+
+
+def test_long_keys_get_backup_and_work_names_that_fit(db_url: str) -> None:
+    key = "k" * 63
+    table = "t" * 50
+    text = f"tables:\n  {table}:\n    fields:\n      {key}: {{type: text}}\n"
+    sync_schema(db_url, schema(text), None)
+    execute(db_url, f"INSERT INTO {table} ({key}) VALUES ('12')")
+    result = sync_schema(db_url, schema(text.replace("type: text", "type: integer")), None, include_review=True)
+    assert len(result.backups[0]) <= 63
+    assert pick(rows(db_url, table), [key]) == [(12,)]
+
+
+def test_a_scale_change_is_checked_against_the_rows(url: str) -> None:
+    apply(url, BASE + "      cost: {type: decimal, scale: 4}\n")
+    execute(url, "UPDATE product SET cost = 1.2345 WHERE id = 1")
+    execute(url, "UPDATE product SET cost = 2.5 WHERE id = 2")
+    text = BASE + "      cost: {type: decimal, scale: 2}\n"
+    assert plan_lines(url, text) == (
+        "! change scale of product.cost: 4 → 2 decimal places — 1 of 3 rows would not convert (ids 1)   "
+        "[needs review]\n      refused: fix those rows first, or resolve with --resolve product.cost=clear")
+    apply(url, text, include_review=True, resolutions={"product.cost": "clear"})
+    assert [None if r["cost"] is None else float(r["cost"]) for r in rows(url, "product")] == [None, 2.5, None]
+
+
+def test_shortening_counts_characters_not_bytes(url: str) -> None:
+    execute(url, "UPDATE product SET purity = '常用化学' WHERE id = 3")
+    apply(url, BASE.replace("purity: {type: string, max_length: 20}", "purity: {type: string, max_length: 4}"),
+          include_review=True, resolutions={"product.purity": "clear"})
+    assert pick(rows(url, "product"), ["purity"]) == [(None,), ("99%",), ("常用化学",)]
+
+
+def test_a_new_table_may_link_to_a_table_renamed_in_the_same_plan(url: str) -> None:
+    text = BASE.replace("  product:\n", "  item:\n    renamed_from: product\n") + (
+        "  batch:\n    fields:\n      item: {type: link, to: item}\n")
+    apply(url, text)
+    execute(url, "INSERT INTO batch (item_id) VALUES (3)")
+    assert pick(rows(url, "batch"), ["item_id"]) == [(3,)]
+
+
+def test_empty_texts_count_as_duplicates(url: str) -> None:
+    execute(url, "UPDATE product SET name = '' WHERE id = 1")
+    text = BASE.replace("name: {type: string, max_length: 100}", "name: {type: string, max_length: 100, unique: true}")
+    assert plan_lines(url, text) == (
+        "! make product.name unique — 2 rows share a value with another row (ids 1, 3)   [needs review]\n"
+        "      refused: give those rows different values first")
+
+
+def test_revisions_live_next_to_their_schema_folder(tmp_path: Path) -> None:
+    from crm.config import PROJECT_DIR, load_config
+    assert load_config({"CRM_SCHEMA_DIR": str(tmp_path / "my-schema")})["CRM_MIGRATIONS_DIR"] == str(
+        tmp_path / "migrations")
+    assert load_config()["CRM_MIGRATIONS_DIR"] == str(PROJECT_DIR / "migrations")

@@ -23,7 +23,6 @@ from .rows import RowCheck, convert
 from .state import spec_from_state, storage_of, table_spec_from_states
 
 USER_TABLE = "ab_user"
-NEW_SUFFIX = "__crm_new"
 
 
 class Applier:
@@ -42,11 +41,16 @@ class Applier:
 
     def apply(self, steps: list[dict[str, Any]]) -> None:
         """Apply steps in order; new tables are created together so that links between them work."""
+        # Renamed tables first (new tables may link to them), then new tables together (so that
+        # links between them work), then the rest in plan order.
+        for step in steps:
+            if step["kind"] == "rename_table":
+                self.rename_table(step)
         new_tables = [s for s in steps if s["kind"] == "create_table"]
         if new_tables:
             self.create_tables(new_tables)
         for step in steps:
-            if step["kind"] != "create_table":
+            if step["kind"] not in ("create_table", "rename_table"):
                 HANDLERS[step["kind"]](self, step)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -64,7 +68,7 @@ class Applier:
 
     def backup(self, table: str) -> str:
         """Copy a table's rows to crm_backup_<time>_<table> (once per plan); return the copy's name."""
-        name = f"crm_backup_{self.stamp}_{table}"[:63]
+        name = naming.backup_table_name_for(self.stamp, table)
         if name not in self.backups and not self.inspector().has_table(name):
             quote = self.conn.dialect.identifier_preparer.quote
             self.conn.execute(sa.text(f"CREATE TABLE {quote(name)} AS SELECT * FROM {quote(table)}"))
@@ -85,22 +89,55 @@ class Applier:
         """Add a nullable column for a field state, with its foreign key where the database allows."""
         table = naming.table_name_for(table_key)
         column = self.column_of(table_key, state, name)
-        if self.has_column(table, column.name):
+        link = state["type"] in ("link", "user") and name is None
+        if not self.has_column(table, column.name):
+            if self.sqlite and link:
+                # SQLite cannot add a constraint later, but takes one on the new column itself.
+                ddl = sa.schema.CreateColumn(column).compile(dialect=self.conn.dialect)
+                self.conn.execute(sa.text(f"ALTER TABLE {self.quote(table)} ADD {ddl} {self.references(table_key, state)}"))
+                return
+            self.op.add_column(table, column)
+        if link:
+            self.ensure_foreign_key(table_key, state)
+
+    def quote(self, name: str) -> str:
+        return self.conn.dialect.identifier_preparer.quote(name)
+
+    def references(self, table_key: str, state: dict[str, Any]) -> str:
+        """Return the named REFERENCES clause of a link or user column (SQLite column syntax)."""
+        return (f"CONSTRAINT {self.quote(naming.fk_name_for(table_key, state['key']))} REFERENCES "
+                f"{self.quote(self.link_target(state))} (id) ON DELETE {ON_DELETE_SQL[state['on_delete'] or 'restrict']}")
+
+    def link_target(self, state: dict[str, Any]) -> str:
+        return USER_TABLE if state["type"] == "user" else naming.table_name_for(state["to"])
+
+    def ensure_foreign_key(self, table_key: str, state: dict[str, Any]) -> None:
+        """Add the foreign key of a link or user column unless it has one (SQLite rebuilds the table)."""
+        table = naming.table_name_for(table_key)
+        if any(fk["constrained_columns"] == [state["column"]] for fk in self.inspector().get_foreign_keys(table)):
             return
-        if self.sqlite and state["type"] in ("link", "user") and name is None:
-            # SQLite cannot add a constraint later, but takes REFERENCES on the new column itself.
-            ddl = sa.schema.CreateColumn(column).compile(dialect=self.conn.dialect)
-            target = USER_TABLE if state["type"] == "user" else naming.table_name_for(state["to"])
-            quote = self.conn.dialect.identifier_preparer.quote
-            self.conn.execute(sa.text(
-                f"ALTER TABLE {quote(table)} ADD {ddl} REFERENCES {quote(target)} (id) "
-                f"ON DELETE {ON_DELETE_SQL[state['on_delete'] or 'restrict']}"))
+        args = (naming.fk_name_for(table_key, state["key"]), self.link_target(state), [state["column"]], ["id"])
+        ondelete = ON_DELETE_SQL[state["on_delete"] or "restrict"]
+        if self.sqlite:
+            with self.op.batch_alter_table(table, recreate="always") as batch:
+                batch.create_foreign_key(*args, ondelete=ondelete)
+        else:
+            self.op.create_foreign_key(args[0], table, *args[1:], ondelete=ondelete)
+
+    def restore_column(self, step: dict[str, Any]) -> None:
+        """A restored link gets its foreign key back, after links to deleted records are emptied if chosen."""
+        state = step["data"]["field"]
+        if state["type"] not in ("link", "user"):
             return
-        self.op.add_column(table, column)
-        if state["type"] in ("link", "user") and name is None:
-            target = USER_TABLE if state["type"] == "user" else naming.table_name_for(state["to"])
-            self.op.create_foreign_key(naming.fk_name_for(table_key, state["key"]), table, target,
-                                       [column.name], ["id"], ondelete=ON_DELETE_SQL[state["on_delete"] or "restrict"])
+        table = naming.table_name_for(step["table"])
+        if step.get("resolution") == "clear":
+            self.backup(table)
+            target = sa.table(self.link_target(state), sa.column("id"))
+            rows = sa.table(table, sa.column(state["column"]))
+            column = rows.c[state["column"]]
+            self.conn.execute(rows.update().where(column.is_not(None), column.not_in(sa.select(target.c.id)))
+                              .values({state["column"]: None}))
+        self.ensure_foreign_key(step["table"], state)
 
     def indexes_on(self, table: str, column: str) -> list[dict[str, Any]]:
         return [i for i in self.inspector().get_indexes(table) if i["column_names"] == [column]]
@@ -165,6 +202,8 @@ class Applier:
         old, new = step["data"]["old"]["column"], step["data"]["field"]["column"]
         if self.has_column(table, old) and not self.has_column(table, new):
             self.rename_column(table, old, new)
+        if step["data"].get("restore"):  # a retired field brought back under a new key
+            self.restore_column(step)
 
     def retire_column(self, step: dict[str, Any]) -> None:
         """Keep the data; drop a retired link's foreign key so it never blocks deleting a parent."""
@@ -179,24 +218,31 @@ class Applier:
             self.drop_foreign_keys(table)
 
     def drop_foreign_keys(self, table: str, columns: list[str] | None = None) -> None:
-        """Drop the table's named foreign keys (only those on `columns`, when given)."""
-        names = [fk["name"] for fk in self.inspector().get_foreign_keys(table)
-                 if fk.get("name") and (columns is None or fk["constrained_columns"] == columns)]
-        if not names:
+        """Drop the table's foreign keys (only those on `columns`, when given)."""
+        found = [fk for fk in self.inspector().get_foreign_keys(table)
+                 if columns is None or fk["constrained_columns"] == columns]
+        if not found:
             return
-        if self.sqlite:
-            with self.op.batch_alter_table(table, recreate="always") as batch:
-                for name in names:
-                    batch.drop_constraint(name, type_="foreignkey")
-        else:
-            for name in names:
-                self.op.drop_constraint(name, table, type_="foreignkey")
+        if not self.sqlite:
+            for fk in found:
+                self.op.drop_constraint(fk["name"], table, type_="foreignkey")
+            return
+        # SQLite keeps a key declared on an added column without a name: rebuild the table from a
+        # copy of its definition that leaves the keys out (indexes are kept).
+        definition = sa.Table(table, sa.MetaData(), autoload_with=self.conn)
+        for constraint in [c for c in definition.constraints if isinstance(c, sa.ForeignKeyConstraint)]:
+            if columns is None or [col.name for col in constraint.columns] == columns:
+                definition.constraints.discard(constraint)
+                for col in constraint.columns:
+                    col.foreign_keys.difference_update(constraint.elements)
+        with self.op.batch_alter_table(table, copy_from=definition, recreate="always"):
+            pass
 
     def change_type(self, step: dict[str, Any]) -> None:
         """Rewrite a column as another type: convert each value in Python, then swap the columns."""
         table_key, old, new = step["table"], step["data"]["old"], step["data"]["field"]
         table = naming.table_name_for(table_key)
-        temp = f"{new['column']}{NEW_SUFFIX}"[:63]
+        temp = naming.temporary_column_for(new["column"])
         if not self.has_column(table, old["column"]) and self.has_column(table, temp):
             self.rename_column(table, temp, new["column"])  # interrupted after the old column went
             self.ensure_indexes(table_key, new)
@@ -210,7 +256,7 @@ class Applier:
         target = sa.table(table, sa.column("id"), sa.column(temp, self.column_of(table_key, new).type))
         updates = []
         for row_id, value in check.values():
-            converted, ok = convert(value, spec)
+            converted, ok = convert(value, spec, old["type"])
             if not ok and step.get("resolution") != "clear":
                 raise ValueError(f"{table_key}.{new['key']}: row id {row_id} no longer converts; plan again")
             if converted is not None and ok:
@@ -223,12 +269,12 @@ class Applier:
         self.ensure_indexes(table_key, new)
 
     def converted_already(self, table_key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
-        """Return True when the column already has the new type's kind (the change completed)."""
+        """Return True when the column already stores the new kind of value (the change completed)."""
         if storage_of(old) == storage_of(new):
             return False
         table = naming.table_name_for(table_key)
         live = next(c["type"] for c in self.inspector().get_columns(table) if c["name"] == new["column"])
-        return live._type_affinity is self.column_of(table_key, new).type._type_affinity
+        return live_storage(live) == storage_of(new)
 
     def change_length(self, step: dict[str, Any]) -> None:
         table = naming.table_name_for(step["table"])
@@ -238,7 +284,9 @@ class Applier:
             if step.get("resolution") == "clear":
                 target = sa.table(table, sa.column(new["column"]))
                 column = target.c[new["column"]]
-                self.conn.execute(target.update().where(sa.func.length(column) > new["max_length"])
+                # MariaDB's LENGTH counts bytes; CHAR_LENGTH counts characters, as max_length does.
+                length = sa.func.length if self.sqlite else sa.func.char_length
+                self.conn.execute(target.update().where(length(column) > new["max_length"])
                                   .values({new["column"]: None}))
         self.set_length(table, new, old)
 
@@ -291,11 +339,21 @@ class Applier:
         """Steps that change only the recorded state (retire a table, options, required)."""
 
 
+def live_storage(column_type: sa.types.TypeEngine[Any]) -> str:
+    """Return the storage kind (as in state.STORAGE) of a column type read from the database."""
+    for kind, types in (("text", (sa.Text,)), ("varchar", (sa.String,)), ("boolean", (sa.Boolean,)),
+                        ("datetime", (sa.DateTime,)), ("date", (sa.Date,)), ("numeric", (sa.Numeric,)),
+                        ("integer", (sa.Integer,))):
+        if isinstance(column_type, types):
+            return kind
+    return type(column_type).__name__.lower()
+
+
 HANDLERS: dict[str, Callable[[Applier, dict[str, Any]], None]] = {
     "add_column": Applier.add_column_step,
     "rename_table": Applier.rename_table,
     "rename_column": Applier.rename_column_step,
-    "restore_column": Applier.nothing,
+    "restore_column": Applier.restore_column,
     "retire_column": Applier.retire_column,
     "retire_table": Applier.retire_table,
     "change_type": Applier.change_type,

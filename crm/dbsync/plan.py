@@ -15,13 +15,15 @@ import sqlalchemy as sa
 from crm.models import naming
 from crm.spec.model import FieldSpec, SchemaSpec, TableSpec
 
-from .rows import RowCheck, check_convertible, check_duplicates, check_empty, check_longer, check_options
+from .rows import (RowCheck, check_convertible, check_duplicates, check_empty, check_longer, check_options,
+                   check_orphans)
 from .state import TableState, load_state, state_of, storage_of
 
 # What an admin may choose for a blocked step, by step kind.
-RESOLUTIONS = {"change_type": ("clear",), "shorten": ("clear",), "require": ("keep",), "remove_option": ("keep",)}
+RESOLUTIONS = {"change_type": ("clear",), "shorten": ("clear",), "require": ("keep",), "remove_option": ("keep",),
+               "restore_column": ("clear",), "rename_column": ("clear",)}
 RESOLUTION_WORDS = {
-    "clear": "the values that do not fit are cleared (kept in the backup table)",
+    "clear": "the values that do not fit are cleared (a backup table keeps them)",
     "keep": "existing rows keep their values; new and edited rows must follow the rule",
 }
 NOT_CONVERTIBLE = ("link", "user", "attachment")
@@ -165,6 +167,12 @@ class Planner:
         if source != table.key:
             self.add("rename_table", table.key, None,
                      f"~ rename table {source} → {table.key} (from renamed_from)", data={"old": source})
+        elif table.renamed_from and naming.table_name_for(table.renamed_from) in self.live_tables \
+                and table.renamed_from in self.recorded and not self.recorded[table.renamed_from].table_retired:
+            self.add("rename_table", table.key, None, f"~ rename table {table.renamed_from} → {table.key} "
+                     "(from renamed_from)", review=True, data={"old": table.renamed_from},
+                     blocked=f"the database still has a table '{table.key}' (a retired table); remove it with "
+                     "'crm schema drop-retired' first, or pick another key")
         old = self.recorded.get(source) or self.adopt(table, source)
         state = TableState(dict(fields), dict(old.retired))
         self.new_state[table.key] = state
@@ -202,15 +210,50 @@ class Planner:
             self.add("add_column", table.key, spec.key,
                      f"+ add column {table.key}.{spec.key} ({spec.type}, nullable)", data={"field": new})
             return
-        if origin != spec.key and origin in old.fields:
-            self.add("rename_column", table.key, spec.key, f"~ rename column {table.key}.{origin} → "
-                     f"{table.key}.{spec.key} (from renamed_from)", data={"old": before, "field": new})
-        elif origin in state.retired:
+        retired = origin in state.retired
+        if retired:
             state.retired.pop(origin)
+        if origin != spec.key:
+            if not self.plan_rename(table, spec, origin, before, new, columns, retired):
+                return
+        elif retired:
             self.add("restore_column", table.key, spec.key,
                      f"+ restore retired column {table.key}.{spec.key} (its data comes back)",
                      data={"old": before, "field": new})
+        if retired and spec.is_relation and before["type"] == new["type"] and not self.links_intact(
+                table, spec, before):
+            return
         self.plan_changes(table, spec, before, new)
+
+    def links_intact(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any]) -> bool:
+        """Return True when a restored link points only at existing records (its foreign key comes back);
+        else refuse the restore step just planned, naming the rows."""
+        target = "ab_user" if spec.type == "user" else naming.table_name_for(
+            next((t.renamed_from for t in self.schema.tables if t.key == spec.to and t.renamed_from
+                  and naming.table_name_for(t.renamed_from) in self.live_tables), spec.to or ""))
+        found = check_orphans(RowCheck(self.conn, table, before, self.steps_source(table)), target)
+        if not found.ids:
+            return True
+        step = self.steps[-1]
+        step.words += f" — {found.describe('point at deleted records')}"
+        step.review = True
+        step.blocked = (f"those records were deleted while {table.key}.{spec.key} was retired; resolve with "
+                        f"--resolve {table.key}.{spec.key}=clear to empty those links")
+        return False
+
+    def plan_rename(self, table: TableSpec, spec: FieldSpec, origin: str, before: dict[str, Any],
+                    new: dict[str, Any], columns: set[str], retired: bool) -> bool:
+        """Add the step that moves a field's data to its new key; False when that step is refused."""
+        words = (f"+ restore retired column {table.key}.{origin} as {table.key}.{spec.key} (from renamed_from)"
+                 if retired else f"~ rename column {table.key}.{origin} → {table.key}.{spec.key} (from renamed_from)")
+        if new["column"] in columns and new["column"] != before["column"]:
+            self.add("rename_column", table.key, spec.key, words, review=True,
+                     data={"old": before, "field": new, "restore": retired},
+                     blocked=f"the table still has a column '{new['column']}' (a retired field or a column the "
+                     "schema does not know); remove it with 'crm schema drop-retired' first, or pick another key")
+            return False
+        self.add("rename_column", table.key, spec.key, words, data={"old": before, "field": new, "restore": retired})
+        return True
 
     def field_origin(self, spec: FieldSpec, old: TableState,
                      state: TableState) -> tuple[dict[str, Any] | None, str | None]:
@@ -233,8 +276,8 @@ class Planner:
         if before["max_length"] and new["max_length"] and new["max_length"] != before["max_length"]:
             self.plan_length(table, spec, before, new, check)
         if before.get("scale") != new.get("scale") and storage_of(new) == "numeric":
-            self.add("change_type", table.key, spec.key, f"! change scale of {name}: {before['scale']} → "
-                     f"{new['scale']} decimal places", review=True, data={"old": before, "field": new})
+            self.plan_converted(table, spec, before, new, check, f"! change scale of {name}: {before['scale']} → "
+                                f"{new['scale']} decimal places")
         if new["required"] and not before["required"]:
             found = check_empty(check)
             self.tighten("require", table, spec, f"make {name} required", found,
@@ -272,7 +315,13 @@ class Planner:
                      blocked=f"a {before['type']} field cannot become a {new['type']} field; add a new field "
                      "instead (and retire this one by removing it from the YAML)")
             return
+        self.plan_converted(table, spec, before, new, check, words)
+
+    def plan_converted(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any], new: dict[str, Any],
+                       check: RowCheck, words: str) -> None:
+        """Add a step that rewrites every value in the new definition, refused while some do not fit."""
         found = check_convertible(check, spec)
+        data = {"old": before, "field": new}
         if found.ids:
             self.add("change_type", table.key, spec.key, f"{words} — {found.describe('would not convert')}",
                      review=True, data=data, blocked=f"fix those rows first, or resolve with "

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .state import SYSTEM_METADATA, TableState, save_state
+from .state import LONG_TEXT, SYSTEM_METADATA, TableState, save_state
 
 HISTORY_TABLE = sa.Table(
     "crm_schema_history", SYSTEM_METADATA,
@@ -28,8 +28,8 @@ HISTORY_TABLE = sa.Table(
     sa.Column("down_revision", sa.String(32)),
     sa.Column("applied_on", sa.DateTime, nullable=False),
     sa.Column("applied_by", sa.String(200), nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("steps", sa.Text, nullable=False),
+    sa.Column("summary", LONG_TEXT, nullable=False),
+    sa.Column("steps", LONG_TEXT, nullable=False),
     sa.Column("file", sa.String(300)),
 )
 # A plan being applied: written in the plan's transaction before the first step and removed when it
@@ -39,9 +39,9 @@ JOURNAL_TABLE = sa.Table(
     "crm_schema_journal", SYSTEM_METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("started_on", sa.DateTime, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("steps", sa.Text, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("summary", LONG_TEXT, nullable=False),
+    sa.Column("steps", LONG_TEXT, nullable=False),
+    sa.Column("state", LONG_TEXT, nullable=False),
 )
 ALEMBIC_VERSION = sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
 

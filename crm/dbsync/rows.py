@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from crm.fields.values import validate_value
 from crm.spec.model import FieldSpec, TableSpec
 
+from .state import storage_of
+
 SHOWN_IDS = 10
 BATCH = 2000
 
@@ -63,8 +65,11 @@ class Found:
         return f"{len(self.ids):,} of {self.total:,} rows {failing} ({self.id_list()})"
 
 
-def as_raw(value: Any) -> Any:
-    """Return a stored value as the text a person would type for it, for re-validation."""
+def as_raw(value: Any, old_type: str = "") -> Any:
+    """Return a stored value as the text a person would type for it, for re-validation.
+
+    Only a multi-choice value is JSON (a list of keys); other text is taken as it is.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime.datetime):
@@ -73,20 +78,19 @@ def as_raw(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
-    if isinstance(value, str) and value.startswith("["):
-        try:
-            items = json.loads(value)
-        except ValueError:
-            return value
-        return ", ".join(str(i) for i in items) if isinstance(items, list) else value
+    if old_type == "multi_choice" and isinstance(value, str):
+        return ", ".join(str(i) for i in as_list(value))
     return value if isinstance(value, str) else str(value)
 
 
-def convert(value: Any, spec: FieldSpec) -> tuple[Any, bool]:
+def convert(value: Any, spec: FieldSpec, old_type: str) -> tuple[Any, bool]:
     """Return (value as the field's new type, True) or (None, False) when it does not fit."""
-    if value is None or value == "":
+    if value is None:
         return None, True
-    parsed, problems = validate_value(as_raw(value), replace(spec, required=False))
+    if value == "":  # empty text stays empty text where the new type is text too
+        return ("" if spec.type != "multi_choice" and storage_of({"type": spec.type}) in ("varchar", "text")
+                else None), True
+    parsed, problems = validate_value(as_raw(value, old_type), replace(spec, required=False))
     return (parsed, not problems)
 
 
@@ -95,7 +99,7 @@ def check_convertible(check: RowCheck, spec: FieldSpec) -> Found:
     found = Found()
     for row_id, value in check.values():
         found.total += 1
-        if not convert(value, spec)[1]:
+        if not convert(value, spec, check.state["type"])[1]:
             found.ids.append(row_id)
     return found
 
@@ -111,7 +115,7 @@ def check_empty(check: RowCheck) -> Found:
 
 
 def check_duplicates(check: RowCheck) -> Found:
-    """Return the rows whose non-empty value another row also has (every such row)."""
+    """Return the rows whose value (empty text included) another row also has (every such row)."""
     found = Found()
     seen: dict[Any, list[int]] = {}
     # MariaDB's default collation compares text ignoring case and trailing spaces, so its unique
@@ -119,7 +123,7 @@ def check_duplicates(check: RowCheck) -> Found:
     folded = check.conn.dialect.name in ("mysql", "mariadb")
     for row_id, value in check.values():
         found.total += 1
-        if value is not None and value != "":
+        if value is not None:
             key = value.casefold().rstrip() if folded and isinstance(value, str) else value
             seen.setdefault(key, []).append(row_id)
     found.ids = sorted(i for ids in seen.values() if len(ids) > 1 for i in ids)
@@ -153,3 +157,15 @@ def as_list(value: str) -> list[Any]:
     except ValueError:
         return []
     return items if isinstance(items, list) else []
+
+
+def check_orphans(check: RowCheck, target_table: str) -> Found:
+    """Return the rows whose link points at an id the target table no longer has."""
+    target = sa.table(target_table, sa.column("id"))
+    ids = set(check.conn.execute(sa.select(target.c.id)).scalars())
+    found = Found()
+    for row_id, value in check.values():
+        found.total += 1
+        if value is not None and value not in ids:
+            found.ids.append(row_id)
+    return found

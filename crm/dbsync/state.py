@@ -12,18 +12,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from crm.fields.values import VALUE_TYPES
 from crm.models import naming
 from crm.spec.model import ChoiceListSpec, FieldSpec, Label, OptionSpec, TableSpec
 
 SYSTEM_METADATA = sa.MetaData()
+# JSON of a whole schema outgrows MariaDB's TEXT (64 KB) at a few dozen tables.
+LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
 STATE_TABLE = sa.Table(
     "crm_schema_state", SYSTEM_METADATA,
     sa.Column("table_key", sa.String(63), primary_key=True),
-    sa.Column("fields", sa.Text, nullable=False),
-    sa.Column("retired", sa.Text, nullable=False),
+    sa.Column("fields", LONG_TEXT, nullable=False),
+    sa.Column("retired", LONG_TEXT, nullable=False),
     sa.Column("table_retired", sa.Boolean, nullable=False, default=False),
     sa.Column("updated_on", sa.DateTime, nullable=False),
 )

@@ -141,7 +141,16 @@ def apply_recorded(conn: sa.Connection, folder: Path | None, export_dir: Path | 
     """Apply steps with a journal, save the new state and record the revision; return the applier."""
     start_journal(conn, steps, summary, state)
     applier = Applier(conn, export_dir, resuming=resuming)
-    applier.apply(steps)
+    try:
+        applier.apply(steps)
+    except Exception:
+        if conn.dialect.name in ("mysql", "mariadb"):
+            # The steps that ran are committed (MariaDB's DDL commits itself). The journal is for
+            # crashes; after an error the next start plans again from what is there.
+            conn.rollback()
+            end_journal(conn)
+            conn.commit()
+        raise
     save_state(conn, state)
     result.revision, result.revision_file = record_revision(conn, folder, steps, summary, state)
     end_journal(conn)

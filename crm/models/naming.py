@@ -40,6 +40,24 @@ def api_route_for(table_key: str) -> str:
     return f"/api/v1/{table_key}"
 
 
+def fitted_name(name: str, limit: int = 63) -> str:
+    """Return `name`, or when it is too long for PostgreSQL/MariaDB a cut with a hash that keeps it unique."""
+    if len(name) <= limit:
+        return name
+    import hashlib
+    return f"{name[:limit - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def backup_table_name_for(stamp: str, table_key: str) -> str:
+    """Return the table that keeps a copy of a table's rows before a risky schema change."""
+    return fitted_name(f"crm_backup_{stamp}_{table_key}")
+
+
+def temporary_column_for(column: str) -> str:
+    """Return the column a type change writes converted values into before it takes the old one's place."""
+    return fitted_name(f"{column}__crm_new")
+
+
 def index_name_for(table_key: str, field_key: str) -> str:
     return f"ix_{table_key}_{field_key}"[:63]
 
