@@ -385,15 +385,35 @@ print(json.dumps({"applied": [step.words for step in app.extensions["crm"].sync.
 """
 
 
-def test_four_processes_starting_together_apply_a_plan_once(make_app: Any, schema_dir: Path, tmp_path: Path) -> None:
+def start_four(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start the app in four processes that begin syncing at the same moment; return their reports."""
     import json
     import os
     import subprocess
     import sys
     import time
     from conftest import ADMIN_PASSWORD
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    start_at = str(time.time() + 8)
+    starters = [subprocess.Popen([sys.executable, "-c", STARTER, json.dumps(config), ADMIN_PASSWORD, start_at],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(4)]
+    reports = []
+    for starter in starters:
+        out, err = starter.communicate(timeout=180)
+        assert starter.returncode == 0, err
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    return reports
+
+
+def history_length(url: str) -> int:
     from crm.dbsync.lock import locked_connection
     from crm.dbsync.revisions import applied_revisions
+    with locked_connection(url) as conn:
+        return len(applied_revisions(conn))
+
+
+def test_four_processes_starting_together_apply_a_plan_once(make_app: Any, schema_dir: Path) -> None:
     first = make_app(schema_dir=schema_dir)
     config = {k: first.config[k] for k in ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_INSTANCE_DIR",
                                            "CRM_MIGRATIONS_DIR", "CRM_SECRET_KEY")}
@@ -403,22 +423,27 @@ def test_four_processes_starting_together_apply_a_plan_once(make_app: Any, schem
         "      notes: {type: text, label: {zh: 备注, en: Notes}}\n"
         "      reach_no: {type: string, label: {zh: REACH注册号, en: REACH no.}}\n    list: [name, industry", 1),
         encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
-    start_at = str(time.time() + 8)
-    starters = [subprocess.Popen([sys.executable, "-c", STARTER, json.dumps(config), ADMIN_PASSWORD, start_at], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    reports = []
-    for starter in starters:
-        out, err = starter.communicate(timeout=180)
-        assert starter.returncode == 0, err
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+    (schema_dir / "samples.yaml").write_text(
+        "tables:\n  sample:\n    fields:\n      number: {type: string}\n      customer: {type: link, to: customer}\n",
+        encoding="utf-8")  # a new table: its permissions are added by whichever start gets there first
+    reports = start_four(config)
     applied = sorted((r["applied"] for r in reports), key=len)
-    assert applied == [[], [], [], ["+ add column customer.reach_no (string, nullable)"]]
+    assert applied == [[], [], [], ["+ add column customer.reach_no (string, nullable)",
+                                    "+ create table sample (2 fields)"]]
     assert all("reach_no" in r["serves"] for r in reports)
-    with locked_connection(config["CRM_DATABASE_URL"]) as conn:
-        assert len(applied_revisions(conn)) == 2
+    assert history_length(config["CRM_DATABASE_URL"]) == 2
     assert len(list((Path(config["CRM_MIGRATIONS_DIR"]) / "versions").glob("*.py"))) == 2
 
+
+def test_four_processes_starting_on_an_empty_database(db_url: str, tmp_path: Path) -> None:
+    from conftest import ADMIN_PASSWORD, DEFAULT_SCHEMA
+    config = {"CRM_DATABASE_URL": db_url, "CRM_SCHEMA_DIR": str(DEFAULT_SCHEMA),
+              "CRM_INSTANCE_DIR": str(tmp_path / "instance"), "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations"),
+              "CRM_SECRET_KEY": "k" * 40, "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    reports = start_four(config)
+    assert sorted(len(r["applied"]) for r in reports) == [0, 0, 0, 9]
+    assert all("reach_no" not in r["serves"] and "name" in r["serves"] for r in reports)
+    assert history_length(db_url) == 1
 
 def crm(*args: str, url: str, schema_text: str, tmp_path: Path, stdin: str | None = None) -> Any:
     import os

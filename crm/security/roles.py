@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from crm.models import naming
 from crm.spec.model import SchemaSpec
 
@@ -31,14 +33,32 @@ def wanted_permissions(appbuilder: Any) -> set[tuple[str, str]]:
     return pairs
 
 
-def sync_roles(appbuilder: Any, schema: SchemaSpec) -> None:
-    """Create missing permissions; give admin all of them and `staff` full use of every table."""
+def sync_roles(appbuilder: Any, schema: SchemaSpec, attempts: int = 3) -> None:
+    """Create missing permissions; give admin all of them and `staff` full use of every table.
+
+    Processes starting together may add the same new permission at once; the one that loses the
+    race (a unique violation) rolls back and syncs again, now seeing the other's rows.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            sync_roles_once(appbuilder, schema)
+            return
+        except sa.exc.IntegrityError:
+            appbuilder.session.rollback()
+            if attempt == attempts:
+                raise
+
+
+def sync_roles_once(appbuilder: Any, schema: SchemaSpec) -> None:
     sm = appbuilder.sm
     session = appbuilder.session
     pvs = ensure_permission_views(appbuilder, wanted_permissions(appbuilder))
     admin = sm.find_role(sm.auth_role_admin)
     admin.permissions = sorted(pvs.values(), key=lambda pv: pv.id)
-    staff = sm.find_role(STAFF_ROLE) or sm.add_role(STAFF_ROLE)
+    staff = sm.find_role(STAFF_ROLE)
+    if staff is None:
+        staff = sm.role_model(name=STAFF_ROLE)
+        session.add(staff)
     table_pairs = [(permission_name(verb), naming.permission_view_name_for(t.key))
                    for t in schema.tables for verb in VERBS]
     table_pairs += [("menu_access", menu_name_for(t.key)) for t in schema.tables]

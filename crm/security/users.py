@@ -16,7 +16,13 @@ def ensure_admin(appbuilder: Any, settings: dict[str, Any]) -> tuple[str, str] |
         return None
     username = settings["CRM_ADMIN_USERNAME"]
     password = settings.get("CRM_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-    add_user(appbuilder, username, sm.auth_role_admin, password, first_name="管理员")
+    try:
+        add_user(appbuilder, username, sm.auth_role_admin, password, first_name="管理员")
+    except UserError:
+        appbuilder.session.rollback()
+        if sm.find_user(username=username) is not None:
+            return None  # another process starting at the same moment created it
+        raise
     return username, password
 
 
