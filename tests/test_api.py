@@ -5,7 +5,7 @@ import datetime
 from decimal import Decimal
 from typing import Any
 
-from conftest import Api
+from conftest import Api, Browser
 
 from crm.demo import build_demo_rows
 
@@ -152,3 +152,27 @@ def test_api_requires_a_login_and_has_an_openapi_document(app: Any, api: Api) ->
     spec = api.get("/api/v1/_openapi").json
     for table in app.extensions["crm"].schema.tables:
         assert f"/api/v1/{table.key}/" in spec["paths"], table.key
+
+
+def test_a_removed_option_stays_on_its_records_and_can_be_sent_back(make_app: Any, schema_dir: Any,
+                                                                     db_url: str) -> None:
+    from pathlib import Path
+
+    from crm.dbsync.sync import sync_schema
+    from crm.spec import load_schema
+    api = Api(make_app(schema_dir=schema_dir))
+    pk = api.post("/api/v1/customer/", json={"name": "零散客户", "grade": "D"}).json["id"]
+    choices = schema_dir / "choices.yaml"
+    choices.write_text("\n".join(line for line in choices.read_text(encoding="utf-8").splitlines()
+                                 if "{key: D, label: {zh: D类" not in line) + "\n", encoding="utf-8")
+    migrations = Path(str(schema_dir)).parent / "migrations"
+    sync_schema(db_url, load_schema(schema_dir), migrations, include_review=True, resolutions={"customer.grade": "keep"})
+    app = make_app(schema_dir=schema_dir, CRM_MIGRATIONS_DIR=str(migrations))
+    api = Api(app)
+    assert api.get(f"/api/v1/customer/{pk}").json["result"]["grade"] == "D"
+    same = api.put(f"/api/v1/customer/{pk}", json={"grade": "D", "name": "零散客户(华东)"})
+    assert same.status_code == 200, same.json
+    assert api.put(f"/api/v1/customer/{pk}", json={"grade": "E"}).status_code == 422
+    other = api.post("/api/v1/customer/", json={"name": "新客户", "grade": "D"})
+    assert other.status_code == 422 and "grade" in other.json["message"]
+    assert 'D (已停用)' in Browser(app).get(f"/t/customer/show/{pk}").text

@@ -221,6 +221,7 @@ def test_every_applied_plan_is_a_revision_file_that_replays(db_url: str, tmp_pat
     apply(db_url, BASE, folder)
     apply(db_url, with_cas, folder)
     first, second = sorted((folder / "versions").glob("*.py"))
+    assert {"env.py", "alembic.ini", "script.py.mako"} <= {p.name for p in folder.iterdir()}
     assert "+ create table product (6 fields)" in first.read_text(encoding="utf-8")
     assert "+ add column product.cas (cas_number, nullable)" in second.read_text(encoding="utf-8")
 
@@ -716,3 +717,19 @@ def test_revisions_live_next_to_their_schema_folder(tmp_path: Path) -> None:
     assert load_config({"CRM_SCHEMA_DIR": str(tmp_path / "my-schema")})["CRM_MIGRATIONS_DIR"] == str(
         tmp_path / "migrations")
     assert load_config()["CRM_MIGRATIONS_DIR"] == str(PROJECT_DIR / "migrations")
+
+
+def test_alembic_runs_the_revision_files_too(db_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from conftest import DEFAULT_SCHEMA, PROJECT_DIR
+    from crm.spec import load_schema
+    alembic = [sys.executable, "-m", "alembic", "-c", str(PROJECT_DIR / "migrations" / "alembic.ini")]
+    env = {**os.environ, "CRM_DATABASE_URL": db_url}
+    upgraded = subprocess.run([*alembic, "upgrade", "head"], capture_output=True, text=True, env=env, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = subprocess.run([*alembic, "current"], capture_output=True, text=True, env=env, timeout=120)
+    assert current.stdout.strip().endswith("(head)"), current.stdout + current.stderr
+    result = sync_schema(db_url, load_schema(DEFAULT_SCHEMA), PROJECT_DIR / "migrations", auto_apply=False)
+    assert (result.replayed, result.applied) == ([], [])

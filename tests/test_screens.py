@@ -169,3 +169,40 @@ def test_staff_user_can_log_in_and_work(app: Any) -> None:
     assert "员工新建客户" in staff.get("/t/customer/list/").text
     assert staff.get("/users/list/").status_code in (302, 403)
     assert ADMIN_PASSWORD
+
+
+def test_attachments_upload_download_and_stay_on_edit(make_app: Any, schema_dir: Any) -> None:
+    import io
+    path = schema_dir / "products.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "sds: {type: attachment,", "sds: {type: attachment, required: true,"), encoding="utf-8")
+    app = make_app(schema_dir=schema_dir)
+    browser = Browser(app)
+    product = {"code": "P-001", "name": "无水乙醇", "unit_price": "12.5"}
+    missing = browser.submit("/t/product/add", product, content_type="multipart/form-data")
+    assert missing.status_code == 200 and "必填" in missing.text
+    assert count(app, "product") == 0
+
+    sent = browser.submit("/t/product/add", {**product, "sds": (io.BytesIO(b"%PDF-1.4 SDS"), "乙醇SDS.pdf")},
+                          content_type="multipart/form-data")
+    assert sent.status_code == 302, sent.text
+    pk = first_id(app, "product", code="P-001")
+    detail = browser.get(f"/t/product/show/{pk}").text
+    link = re.search(r'href="(/t/product/file/sds/[^"]+)"', detail)
+    assert link and "乙醇SDS.pdf" in detail
+    assert downloaded(browser, link.group(1)) == b"%PDF-1.4 SDS"
+
+    kept = browser.submit(f"/t/product/edit/{pk}", {**product, "name": "无水乙醇(AR)"},
+                          content_type="multipart/form-data")
+    assert kept.status_code == 302, kept.text
+    assert downloaded(browser, link.group(1)) == b"%PDF-1.4 SDS"
+    assert browser.get("/t/product/file/sds/not-a-stored-file.pdf").status_code == 404
+
+
+def downloaded(browser: Browser, url: str) -> bytes:
+    response = browser.get(url)
+    try:
+        assert response.status_code == 200
+        return response.data
+    finally:
+        response.close()

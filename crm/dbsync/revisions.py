@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .alembic_files import ensure_alembic_files
 from .state import LONG_TEXT, SYSTEM_METADATA, TableState, save_state
 
 HISTORY_TABLE = sa.Table(
@@ -69,7 +70,8 @@ STATE = {state}
 def upgrade() -> None:
     from alembic import op
 
-    upgrade_revision(op.get_bind(), revision, down_revision, STEPS, STATE)
+    # Alembic moves alembic_version itself when it runs this file.
+    upgrade_revision(op.get_bind(), revision, down_revision, STEPS, STATE, stamp=False)
 
 
 def downgrade() -> None:
@@ -146,13 +148,15 @@ def record_revision(conn: sa.Connection, folder: Path | None, steps: list[dict[s
 
 
 def insert_history(conn: sa.Connection, revision: str, down: str | None, now: datetime.datetime, summary: str,
-                   steps: list[dict[str, Any]], path: Path | None) -> None:
-    """Add the history row and move alembic_version to `revision`."""
+                   steps: list[dict[str, Any]], path: Path | None, stamp: bool = True) -> None:
+    """Add the history row and (with `stamp`) move alembic_version to `revision`."""
     HISTORY_TABLE.create(conn, checkfirst=True)
     conn.execute(HISTORY_TABLE.insert().values(
         revision=revision, down_revision=down, applied_on=now, summary=summary,
         applied_by=f"{socket.gethostname()}"[:200], steps=json.dumps(steps, ensure_ascii=False, default=str),
         file=str(path)[-300:] if path else None))
+    if not stamp:
+        return
     ALEMBIC_VERSION.create(conn, checkfirst=True)
     conn.execute(ALEMBIC_VERSION.delete())
     conn.execute(ALEMBIC_VERSION.insert().values(version_num=revision))
@@ -163,6 +167,7 @@ def write_revision_file(folder: Path, revision: str, down: str | None, now: date
     """Write migrations/versions/<id>_<words>.py; return its path."""
     versions = folder / "versions"
     versions.mkdir(parents=True, exist_ok=True)
+    ensure_alembic_files(folder)
     lines = summary.splitlines()
     title = lines[0].lstrip("+~-! ") if len(lines) == 1 else f"{len(lines)} schema changes"
     slug = "".join(c if c.isalnum() else "_" for c in title.lower())[:40].strip("_")
@@ -209,7 +214,7 @@ def pending_revisions(conn: sa.Connection, folder: Path | None) -> list[Revision
 
 def upgrade_revision(conn: sa.Connection, revision: str, down_revision: str | None,
                      steps: list[dict[str, Any]], state: dict[str, dict[str, Any]], path: Path | None = None,
-                     export_dir: Path | None = None) -> None:
+                     export_dir: Path | None = None, stamp: bool = True) -> None:
     """Apply one revision's steps, record its state and history (used by replay and by Alembic)."""
     from .apply import Applier
 
@@ -218,4 +223,5 @@ def upgrade_revision(conn: sa.Connection, revision: str, down_revision: str | No
     Applier(conn, export_dir).apply(steps)
     save_state(conn, state_from_data(state))
     summary = "\n".join(s["words"] for s in steps)
-    insert_history(conn, revision, down_revision, datetime.datetime.now().replace(microsecond=0), summary, steps, path)
+    insert_history(conn, revision, down_revision, datetime.datetime.now().replace(microsecond=0), summary, steps, path,
+                   stamp)

@@ -326,13 +326,16 @@ class SpecInput:
         field.data = value
 
     def keeps_retired_option(self, field: Any) -> bool:
-        """True when an edit leaves a choice as stored, though its option was since removed from the list."""
-        if self.spec.type not in ("choice", "multi_choice") or self.spec.choices is None:
-            return False
-        stored = getattr(field, "object_data", None)
-        stored_keys = set(stored or []) if isinstance(stored, list) else {stored}
-        sent = field.data if isinstance(field.data, list) else [field.data]
-        return all(k in self.spec.choices.keys or k in stored_keys for k in sent if k)
+        return keeps_retired_option(self.spec, getattr(field, "object_data", None), field.data)
+
+
+def keeps_retired_option(spec: FieldSpec, stored: Any, sent: Any) -> bool:
+    """True when an edit leaves a choice as stored, though its option was since removed from the list."""
+    if spec.type not in ("choice", "multi_choice") or spec.choices is None:
+        return False
+    stored_keys = set(stored or []) if isinstance(stored, list) else {stored}
+    sent_keys = sent if isinstance(sent, list) else [sent]
+    return all(k in spec.choices.keys or k in stored_keys for k in sent_keys if k)
 
 
 def _option_choices(spec: FieldSpec, lang: LangFn, current: list[str]) -> list[Any]:
@@ -391,9 +394,18 @@ class SpecApiField(ma_fields.Field):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         parsed, problems = validate_value(value, self.spec)
+        if problems and self.keeps_stored_option(value):
+            return value
         if problems:
             raise ValidationError([p.text(self.lang()) for p in problems])
         return parsed
+
+    def keeps_stored_option(self, value: Any) -> bool:
+        """True when a PUT sends back the record's own choice whose option was since removed."""
+        instance = getattr(self.parent, "instance", None)
+        if instance is None:
+            return False
+        return keeps_retired_option(self.spec, getattr(instance, self.spec.key, None), value)
 
     def deserialize(self, value: Any, attr: Any = None, data: Any = None, **kwargs: Any) -> Any:
         # Run our own rules for null too, so 'required' answers with the field's message.

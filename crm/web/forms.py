@@ -23,6 +23,8 @@ def build_form_fields(models: BuiltModels, table: TableSpec, for_add: bool) -> d
         validators = list(field.kwargs.get("validators") or [])
         if spec.unique:
             validators.append(UniqueInput(models, table, spec))
+        if spec.required and spec.type == "attachment":
+            validators.append(RequiredFile(models, table, spec))
         field.kwargs["validators"] = validators
         if for_add and spec.default is not None:
             field.kwargs["default"] = lambda _spec=spec: default_value(_spec)
@@ -57,6 +59,29 @@ class UniqueInput:
         problems = unique_conflicts(model, self.table, {self.spec.key: field.data}, own, session)
         if problems:
             raise StopValidation(problems[self.spec.key].text(current_lang()))
+
+
+class RequiredFile:
+    """WTForms validator for a required attachment: a file is sent, or the record being edited has one."""
+
+    field_flags = {"required": True}
+
+    def __init__(self, models: BuiltModels, table: TableSpec, spec: FieldSpec):
+        self.models, self.table, self.spec = models, table, spec
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if getattr(field.data, "filename", None) or self.stored(getattr(form, "_id", None)):
+            return
+        raise StopValidation("Required" if current_lang() == "en" else "必填")
+
+    def stored(self, pk: Any) -> bool:
+        """Return True when the record `pk` already has a file in this field."""
+        if pk is None:
+            return False
+        from flask import current_app
+        model = self.models.model(self.table.key)
+        record = current_app.appbuilder.session.get(model, pk)
+        return bool(record is not None and getattr(record, self.spec.key))
 
 
 class RequiredRelation:

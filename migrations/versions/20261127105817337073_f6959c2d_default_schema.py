@@ -2567,7 +2567,8 @@ STATE = {'contact': {'fields': {'customer': {'column': 'customer_id',
 def upgrade() -> None:
     from alembic import op
 
-    upgrade_revision(op.get_bind(), revision, down_revision, STEPS, STATE)
+    # Alembic moves alembic_version itself when it runs this file.
+    upgrade_revision(op.get_bind(), revision, down_revision, STEPS, STATE, stamp=False)
 
 
 def downgrade() -> None:
