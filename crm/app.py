@@ -17,6 +17,7 @@ from crm.security.roles import sync_roles
 from crm.security.users import ensure_admin
 from crm.spec import SchemaSpec, load_schema
 from crm.web.accounts import CrmSecurityManager
+from crm.web.errors import register_error_pages
 from crm.web.home import HomeView, register_template_helpers
 from crm.web.register import register_screens
 from crm.web.translations import compiled_translations_dir
@@ -63,4 +64,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         new_admin = ensure_admin(appbuilder, settings)
     app.extensions["crm"] = CrmState(schema, models, db, sync, new_admin)
     register_template_helpers(app)
+    register_error_pages(app)
     return app

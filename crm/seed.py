@@ -7,10 +7,12 @@ import sqlalchemy as sa
 
 from crm.demo import build_demo_rows
 from crm.models import naming
-from crm.security.roles import STAFF_ROLE
 from crm.security.users import add_user
 
-DEMO_USERS = (("zhangwei", "张", "伟"), ("lina", "李", "娜"), ("wangfang", "王", "芳"))
+# (login, family name, given name, role); the sales users own the demo customers and orders.
+DEMO_USERS = (("zhangwei", "张", "伟", "sales"), ("lina", "李", "娜", "sales"), ("wangfang", "王", "芳", "sales"),
+              ("zhaomin", "赵", "敏", "sales_manager"), ("chenjing", "陈", "静", "finance"),
+              ("liuyang", "刘", "洋", "service"), ("sunli", "孙", "立", "rnd"), ("zhoujie", "周", "杰", "auditor"))
 DEMO_PASSWORD = "demo12345"
 
 
@@ -44,14 +46,18 @@ def load_demo_data(app: Any, seed: int = 2024, scale: float = 1.0) -> dict[str, 
 
 
 def demo_user_ids(app: Any) -> list[int]:
-    """Return the ids of the demo sales users, creating them when missing."""
+    """Create the demo users whose roles the schema declares; return the ids of the sales users."""
     sm = app.appbuilder.sm
-    found = []
-    for username, last, first in DEMO_USERS:
-        user = sm.find_user(username=username) or add_user(app.appbuilder, username, STAFF_ROLE, DEMO_PASSWORD,
+    roles = app.extensions["crm"].schema.roles
+    sales = []
+    for username, last, first, role in DEMO_USERS:
+        if role not in roles:
+            continue
+        user = sm.find_user(username=username) or add_user(app.appbuilder, username, role, DEMO_PASSWORD,
                                                             first_name=first, last_name=last)
-        found.append(user.id)
-    return found
+        if role == "sales":
+            sales.append(user.id)
+    return sales
 
 
 def insert_rows(session: Any, models: Any, table_key: str, rows: list[dict[str, Any]],

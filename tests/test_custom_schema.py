@@ -120,14 +120,15 @@ def test_schema_check_command(tmp_path: Path) -> None:
 
 def test_user_add_command(tmp_path: Path) -> None:
     schema = PROJECT_DIR / "schema"
-    added = run_crm("user", "add", "lisi", "--role", "staff", "--password", "lisi-pass-1", schema_dir=schema,
+    added = run_crm("user", "add", "lisi", "--role", "sales", "--password", "lisi-pass-1", schema_dir=schema,
                     tmp_path=tmp_path)
     assert added.returncode == 0, added.stderr
-    assert "Added user 'lisi' with role 'staff'." in added.stdout
+    assert "Added user 'lisi' with role 'sales'." in added.stdout
     wrong = run_crm("user", "add", "wang", "--role", "boss", "--password", "wang-pass-1", schema_dir=schema,
                     tmp_path=tmp_path)
     assert wrong.returncode == 1
-    assert "Error: unknown role 'boss'; known roles: admin, staff" in wrong.stderr
+    assert ("Error: unknown role 'boss'; known roles: admin, auditor, finance, rnd, sales, sales_manager, service"
+            in wrong.stderr)
 
 
 def test_a_field_added_to_an_existing_table_appears_and_keeps_the_data(make_app: Any, schema_dir: Path) -> None:

@@ -123,3 +123,12 @@ def test_yaml_example_is_valid(line: int, body: str) -> None:
         load_schema_text(files)
     except SchemaError as exc:
         pytest.fail(f"{where} is not a valid schema:\n{exc}")
+
+
+def test_every_role_key_and_verb_is_documented() -> None:
+    from crm.spec.roles import GRANT_KEYS, ROLE_KEYS, VERBS
+    text = (DOC.parent / "permissions.md").read_text(encoding="utf-8")
+    missing = sorted((set(ROLE_KEYS) | set(GRANT_KEYS) | set(VERBS)) - inline_code(text))
+    assert not missing, f"not documented in docs/permissions.md: {missing}"
+    roles = load_schema_text(default_schema_files()).roles
+    assert all(f"`{key}`" in text for key in roles), "a default role is missing from docs/permissions.md"

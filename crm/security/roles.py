@@ -10,11 +10,11 @@ from crm.spec.model import SchemaSpec
 
 from .permissions import VERBS, permission_name
 
-STAFF_ROLE = "staff"
 DATA_MENU = "data"
-# What every logged-in staff member needs besides the tables: the data menu and their own account.
-STAFF_EXTRAS = (("menu_access", DATA_MENU), ("can_this_form_get", "ResetMyPasswordView"),
-                ("can_this_form_post", "ResetMyPasswordView"), ("can_userinfo", "UserDBModelView"))
+BUILT_IN = ("admin", "public")
+# What every logged-in user needs besides the tables: their own account.
+ACCOUNT_EXTRAS = (("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_post", "ResetMyPasswordView"),
+                  ("can_userinfo", "UserDBModelView"))
 
 
 def menu_name_for(table_key: str) -> str:
@@ -33,8 +33,25 @@ def wanted_permissions(appbuilder: Any) -> set[tuple[str, str]]:
     return pairs
 
 
+def table_pairs(table_key: str, verbs: tuple[str, ...] | list[str]) -> set[tuple[str, str]]:
+    """Return the (permission, view) pairs of `verbs` on one table, with its menu entry for read."""
+    pairs = {(permission_name(verb), naming.permission_view_name_for(table_key)) for verb in verbs}
+    if "read" in verbs:
+        pairs |= {("menu_access", menu_name_for(table_key)), ("menu_access", DATA_MENU)}
+    return pairs
+
+
+def role_pairs(schema: SchemaSpec, role_key: str) -> set[tuple[str, str]]:
+    """Return every (permission, view) pair a YAML role grants, its extended roles' included."""
+    pairs = set(ACCOUNT_EXTRAS)
+    for table_key, grant in schema.grants_of(role_key).items():
+        pairs |= table_pairs(table_key, grant.can)
+    return pairs
+
+
 def sync_roles(appbuilder: Any, schema: SchemaSpec, attempts: int = 3) -> None:
-    """Create missing permissions; give admin all of them and `staff` full use of every table.
+    """Make the security tables match the schema: admin has every right, each YAML role exactly its
+    grants, roles no longer in the YAML none.
 
     Processes starting together may add the same new permission at once; the one that loses the
     race (a unique violation) rolls back and syncs again, now seeing the other's rows.
@@ -52,18 +69,36 @@ def sync_roles(appbuilder: Any, schema: SchemaSpec, attempts: int = 3) -> None:
 def sync_roles_once(appbuilder: Any, schema: SchemaSpec) -> None:
     sm = appbuilder.sm
     session = appbuilder.session
-    pvs = ensure_permission_views(appbuilder, wanted_permissions(appbuilder))
-    admin = sm.find_role(sm.auth_role_admin)
-    admin.permissions = sorted(pvs.values(), key=lambda pv: pv.id)
-    staff = sm.find_role(STAFF_ROLE)
-    if staff is None:
-        staff = sm.role_model(name=STAFF_ROLE)
-        session.add(staff)
-    table_pairs = [(permission_name(verb), naming.permission_view_name_for(t.key))
-                   for t in schema.tables for verb in VERBS]
-    table_pairs += [("menu_access", menu_name_for(t.key)) for t in schema.tables]
-    staff.permissions = [pvs[pair] for pair in [*table_pairs, *STAFF_EXTRAS] if pair in pvs]
+    rename_table_views(appbuilder, schema)
+    admin_pairs = wanted_permissions(appbuilder)
+    for table in schema.tables:
+        admin_pairs |= table_pairs(table.key, VERBS)
+    wanted = {key: role_pairs(schema, key) for key in schema.roles}
+    pvs = ensure_permission_views(appbuilder, admin_pairs.union(*wanted.values()))
+    sm.find_role(sm.auth_role_admin).permissions = sorted((pvs[p] for p in admin_pairs), key=lambda pv: pv.id)
+    for key, pairs in wanted.items():
+        role = sm.find_role(key)
+        if role is None:
+            role = sm.role_model(name=key)
+            session.add(role)
+        role.permissions = sorted((pvs[p] for p in pairs if p in pvs), key=lambda pv: pv.id)
+    for role in session.query(sm.role_model):
+        if role.name not in wanted and role.name not in BUILT_IN:
+            role.permissions = []  # a role removed from the YAML keeps its users but no rights
     session.commit()
+
+
+def rename_table_views(appbuilder: Any, schema: SchemaSpec) -> None:
+    """Carry the permissions of a renamed table (renamed_from) over to its new key."""
+    views = {v.name: v for v in appbuilder.session.query(appbuilder.sm.viewmenu_model)}
+    for table in schema.tables:
+        if not table.renamed_from:
+            continue
+        for name_for in (naming.permission_view_name_for, menu_name_for):
+            old, new = name_for(table.renamed_from), name_for(table.key)
+            if old in views and new not in views:
+                views[old].name = new
+    appbuilder.session.flush()
 
 
 def ensure_permission_views(appbuilder: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:

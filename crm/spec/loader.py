@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from .checks import check_schema
+from .roles import check_roles, collect_roles
 from .issues import Issue, SchemaError
 from .model import ChoiceListSpec, SchemaSpec, TableSpec
 from .parse import TOP_LEVEL_KEYS, Parser, did_you_mean
@@ -55,7 +56,7 @@ def build_schema(roots: list[Node], source_dir: str) -> tuple[SchemaSpec, list[I
     """Return the merged schema of all file roots, and the problems found in them."""
     parser = Parser()
     for root in roots:
-        if parser.expect_map(root, "", "top-level sections tables: and choices:"):
+        if parser.expect_map(root, "", "top-level sections tables:, choices: and roles:"):
             parser.unknown_keys(root, "", TOP_LEVEL_KEYS, "sections")
     choices = _collect_choices(roots, parser)
     tables: dict[str, TableSpec] = {}
@@ -75,8 +76,9 @@ def build_schema(roots: list[Node], source_dir: str) -> tuple[SchemaSpec, list[I
             table = parser.table(node, key, path, choices)
             if table:
                 tables[key] = table
-    schema = SchemaSpec(tuple(tables.values()), choices, source_dir)
-    return schema, parser.issues + check_schema(schema)
+    roles = collect_roles(roots, parser)
+    schema = SchemaSpec(tuple(tables.values()), choices, source_dir, roles)
+    return schema, parser.issues + check_schema(schema) + check_roles(schema)
 
 
 def _collect_choices(roots: list[Node], parser: Parser) -> dict[str, ChoiceListSpec]:

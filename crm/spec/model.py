@@ -118,12 +118,50 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class RowRule:
+    """Which rows of a table a role reaches: all, own (a user field, maybe through links, is me), or
+    those whose field has one of `values`."""
+
+    kind: str  # "all" | "own" | "values"
+    field: str | None = None  # own: a user field or a dotted path through links; values: the field
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    """What one role may do with one table."""
+
+    table: str
+    can: tuple[str, ...]
+    rows: RowRule | None = None
+    hide: tuple[str, ...] = ()
+    readonly: tuple[str, ...] = ()
+    show_only: tuple[str, ...] | None = None
+    file: str = ""
+    line: int = 0
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A role from the `roles:` section: its grants per table, and the roles it extends."""
+
+    key: str
+    label: Label
+    extends: tuple[str, ...] = ()
+    tables: dict[str, TableGrant] = field(default_factory=dict, compare=False, hash=False)
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class SchemaSpec:
-    """The whole schema: all tables (in file order) and shared choice lists."""
+    """The whole schema: all tables (in file order), shared choice lists and roles."""
 
     tables: tuple[TableSpec, ...]
     choices: dict[str, ChoiceListSpec] = field(default_factory=dict)
     source_dir: str = ""
+    roles: dict[str, RoleSpec] = field(default_factory=dict)
 
     def table(self, key: str) -> TableSpec:
         """Return the table called `key`; KeyError if there is none."""
@@ -131,6 +169,21 @@ class SchemaSpec:
             if t.key == key:
                 return t
         raise KeyError(key)
+
+    def grants_of(self, role_key: str) -> dict[str, TableGrant]:
+        """Return the role's grants per table, with those of the roles it extends (its own win)."""
+        grants: dict[str, TableGrant] = {}
+        seen: set[str] = set()
+
+        def collect(key: str) -> None:
+            if key in seen or key not in self.roles:
+                return
+            seen.add(key)
+            for parent in self.roles[key].extends:
+                collect(parent)
+            grants.update(self.roles[key].tables)
+        collect(role_key)
+        return grants
 
     def children_of(self, table_key: str) -> list[tuple[TableSpec, FieldSpec]]:
         """Return (child table, link field) pairs for every link pointing at `table_key`."""

@@ -15,7 +15,7 @@ from .yamlsrc import Node, yaml_trap_hint
 
 KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_KEY_LENGTH = 63
-TOP_LEVEL_KEYS = ("tables", "choices")
+TOP_LEVEL_KEYS = ("tables", "choices", "roles")
 TABLE_KEYS = ("label", "title", "fields", "list", "search", "filters", "order_by", "help", "icon", "renamed_from")
 ON_DELETE = ("restrict", "cascade", "set_null")
 SEARCHABLE_DEFAULT = ("string", "email", "phone", "cas_number", "uscc")

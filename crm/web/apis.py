@@ -12,6 +12,7 @@ from marshmallow import ValidationError, fields as ma_fields, validates_schema
 from crm.fields.types import SpecApiField
 from crm.models import naming
 from crm.models.build import BuiltModels
+from crm.security.gate import row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -162,6 +163,7 @@ def build_api_class(models: BuiltModels, table: TableSpec) -> type[RecordApi]:
         "datamodel": SQLAInterface(models.model(table.key)),
         "resource_name": table.key,
         "class_permission_name": naming.permission_view_name_for(table.key),
+        "base_filters": row_rule_filter(models, table.key),
         "list_columns": read_columns,
         "show_columns": read_columns,
         "add_columns": writable,

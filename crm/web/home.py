@@ -8,6 +8,7 @@ from flask import Flask, current_app, url_for
 from flask_appbuilder import IndexView
 
 from crm.models import naming
+from crm.security.gate import current_user, row_condition
 
 from .i18n import current_lang
 
@@ -26,7 +27,9 @@ def home_cards() -> list[dict[str, Any]]:
         if not sm.has_access("can_read", naming.permission_view_name_for(table.key)):
             continue
         model = state.models.model(table.key)
-        count = session.execute(sa.select(sa.func.count()).select_from(model)).scalar()
+        query = sa.select(sa.func.count()).select_from(model)
+        condition = row_condition(state.models, table.key, current_user())
+        count = session.execute(query if condition is None else query.where(condition)).scalar()
         cards.append({"label": table.label.text(current_lang()), "icon": table.icon, "count": count,
                       "url": url_for(f"{naming.view_class_name_for(table.key)}.list")})
     return cards

@@ -16,6 +16,7 @@ from werkzeug.utils import secure_filename
 from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
+from crm.security.gate import row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -107,6 +108,8 @@ class RecordView(ModelView):
         widgets["related_views"] = []
         widgets["related_titles"] = []
         for view, link in self.child_links:
+            if not self.appbuilder.sm.has_access("can_read", view.class_permission_name):
+                continue
             name = view.__class__.__name__
             order_column, order_direction = (orders or {}).get(name, ("", ""))
             filters = view.datamodel.get_filters()
@@ -214,6 +217,7 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
         "datamodel": SQLAInterface(models.model(table.key)),
         "route_base": naming.view_route_for(table.key),
         "class_permission_name": naming.permission_view_name_for(table.key),
+        "base_filters": row_rule_filter(models, table.key),
         "list_title": lazy_text(f"{table.label.zh}列表", f"{table.label.en} list"),
         "show_title": lazy_text(f"{table.label.zh}详情", f"{table.label.en} details"),
         "add_title": lazy_text(f"新增{table.label.zh}", f"Add {table.label.en}"),

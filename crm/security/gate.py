@@ -1,0 +1,103 @@
+"""The one permission gate: what the current user may do with a table, and which of its rows.
+
+Screens, APIs, the home page and every later surface (exports, reports, audit history) ask here;
+none re-implements the rules. A user's roles are combined: a verb is allowed when any role allows
+it, and a row is reachable when any role that reads the table reaches it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import g, has_request_context
+from flask_appbuilder.models.filters import BaseFilter
+
+from crm.models import naming
+from crm.models.build import BuiltModels
+from crm.spec.model import RowRule, SchemaSpec
+
+ADMIN_ROLE = "admin"
+
+
+def current_user() -> Any | None:
+    """Return the logged-in user of this request, or None."""
+    if not has_request_context():
+        return None
+    user = getattr(g, "user", None)
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+def role_keys(user: Any) -> list[str]:
+    return [role.name for role in getattr(user, "roles", None) or ()]
+
+
+def row_condition(models: BuiltModels, table_key: str, user: Any) -> Any | None:
+    """Return the SQL condition selecting the rows of `table_key` that `user` may reach; None for all.
+
+    A user without any role that reads the table reaches no row.
+    """
+    schema = models.schema
+    roles = role_keys(user)
+    if ADMIN_ROLE in roles:
+        return None
+    conditions = []
+    for role in roles:
+        grant = schema.grants_of(role).get(table_key)
+        if grant is None or "read" not in grant.can:
+            continue
+        rule = grant.rows or RowRule("all")
+        if rule.kind == "all":
+            return None
+        conditions.append(rule_condition(models, table_key, rule, user))
+    return sa.or_(*conditions) if conditions else sa.false()
+
+
+def rule_condition(models: BuiltModels, table_key: str, rule: RowRule, user: Any) -> Any:
+    """Return the condition of one row rule for `user` on `table_key`."""
+    model = models.model(table_key)
+    if rule.kind == "values":
+        return getattr(model, rule.field or "").in_(rule.values)
+    path = (rule.field or own_field(models.schema, table_key)).split(".")
+    return own_condition(models, table_key, path, user.id)
+
+
+def own_field(schema: SchemaSpec, table_key: str) -> str:
+    """Return the table's only user field (the schema check makes sure there is exactly one)."""
+    return next(f.key for f in schema.table(table_key).fields if f.type == "user")
+
+
+def own_condition(models: BuiltModels, table_key: str, path: list[str], user_id: int) -> Any:
+    """Return `<link>... .<user field> = user_id`, following links through subqueries."""
+    table = models.metadata.tables[naming.table_name_for(table_key)]
+    spec = models.schema.table(table_key).field(path[0])
+    column = table.c[naming.column_name_for(spec)]
+    if len(path) == 1:
+        return column == user_id
+    target = models.metadata.tables[naming.table_name_for(spec.to or "")]
+    inner = own_condition(models, spec.to or "", path[1:], user_id)
+    return column.in_(sa.select(target.c.id).where(inner))
+
+
+class RowRuleFilter(BaseFilter):
+    """A base filter every generated view and API carries: the rows the current user may reach.
+
+    Flask-AppBuilder applies base filters to lists, detail pages, edits, deletes, related lists and
+    API calls alike, so a row outside the user's reach is missing everywhere (and answers 404).
+    """
+
+    name = "row rules"
+    models: BuiltModels
+    table_key: str
+
+    def apply(self, query: Any, value: Any) -> Any:
+        user = current_user()
+        if user is None:
+            return query.filter(sa.false())
+        condition = row_condition(self.models, self.table_key, user)
+        return query if condition is None else query.filter(condition)
+
+
+def row_rule_filter(models: BuiltModels, table_key: str) -> list[Any]:
+    """Return the base_filters entry that applies the row rules of `table_key`."""
+    cls = type("RowRules", (RowRuleFilter,), {"models": models, "table_key": table_key})
+    return [["id", cls, None]]

@@ -1,0 +1,26 @@
+"""Error pages for people: a refused screen says so in the user's language, inside the panel."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, render_template, request
+
+from .i18n import current_lang
+
+
+def forbidden(error: Any) -> Any:
+    """Answer 403: JSON for the API (Flask-AppBuilder's shape), a page for the screens."""
+    if request.path.startswith("/api/"):
+        return {"message": "Forbidden"}, 403
+    zh = current_lang() == "zh"
+    page = render_template(
+        "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
+        title="没有权限" if zh else "Not allowed",
+        message=("您的角色不能打开这个页面或执行这个操作；如需权限，请联系管理员。" if zh else
+                 "Your role may not open this page or do this; ask an administrator if you need it."),
+        back="返回首页" if zh else "Back to the home page")
+    return page, 403
+
+
+def register_error_pages(app: Flask) -> None:
+    app.register_error_handler(403, forbidden)
