@@ -5,6 +5,7 @@ YAML extends them without writing a test.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,35 @@ def test_changing_a_role_in_the_yaml_changes_the_rights(make_app: Any, schema_di
         finance = {str(p) for p in sm.find_role("finance").permissions}
         assert "can read on table:invoice" not in finance and "can export on table:invoice" not in finance
         assert sm.find_role("auditor").permissions == []
+
+
+def customer_names(app: Any, ids: set[int]) -> set[str]:
+    with app.app_context():
+        model = app.extensions["crm"].models.model("customer")
+        return set(app.appbuilder.session.execute(sa.select(model.name).where(model.id.in_(ids))).scalars())
+
+
+def test_record_selects_and_link_ids_stay_within_the_users_rows(loaded: Any) -> None:
+    mine, others = own_customer_ids(loaded, "zhangwei"), own_customer_ids(loaded, "lina")
+    browser = Browser(loaded, "zhangwei", "demo12345")
+    form = browser.get("/t/contact/add").text
+    options = set(re.findall(r'<option value="\d+">([^<]+)</option>', form))
+    assert customer_names(loaded, mine) <= options
+    assert not customer_names(loaded, others) & options
+    api = Api(loaded, "zhangwei", "demo12345")
+    other = min(others)
+    refused = api.post("/api/v1/contact/", json={"name": "王经理", "customer": other})
+    assert refused.status_code == 422
+    assert refused.json["message"] == {"customer": [f"不存在 id 为 {other} 的客户"]}
+    assert api.post("/api/v1/contact/", json={"name": "王经理", "customer": min(mine)}).status_code == 201
+
+
+def test_a_record_a_salesperson_creates_is_theirs(loaded: Any) -> None:
+    api = Api(loaded, "zhangwei", "demo12345")
+    created = api.post("/api/v1/customer/", json={"name": "新开发的客户"})
+    assert created.status_code == 201, created.json
+    record = api.get(f"/api/v1/customer/{created.json['id']}").json["result"]
+    assert record["owner"]["username"] == "zhangwei"
+    browser = Browser(loaded, "zhangwei", "demo12345")
+    assert browser.submit("/t/customer/add", {"name": "屏幕上新建的客户", "status": "prospect"}).status_code == 302
+    assert "屏幕上新建的客户" in browser.get("/t/customer/list/?q=屏幕上新建").text

@@ -101,3 +101,38 @@ def row_rule_filter(models: BuiltModels, table_key: str) -> list[Any]:
     """Return the base_filters entry that applies the row rules of `table_key`."""
     cls = type("RowRules", (RowRuleFilter,), {"models": models, "table_key": table_key})
     return [["id", cls, None]]
+
+
+def can_reach(models: BuiltModels, table_key: str, row_id: int, session: Any) -> bool:
+    """Return True when the current user's row rules reach the record `row_id` of `table_key`."""
+    condition = row_condition(models, table_key, current_user())
+    if condition is None:
+        return True
+    model = models.model(table_key)
+    return session.execute(sa.select(model.id).where(model.id == row_id, condition)).first() is not None
+
+
+def owner_fields(models: BuiltModels, table_key: str, user: Any) -> list[str]:
+    """Return the user fields that make a record the user's own under their row rules ({own: owner}).
+
+    A record such a user creates with that field empty becomes theirs, so that it stays in reach.
+    """
+    if user is None or ADMIN_ROLE in role_keys(user) or row_condition(models, table_key, user) is None:
+        return []
+    fields = []
+    for role in role_keys(user):
+        grant = models.schema.grants_of(role).get(table_key)
+        rule = grant.rows if grant else None
+        if rule is not None and rule.kind == "own":
+            key = rule.field or own_field(models.schema, table_key)
+            if "." not in key and key not in fields:
+                fields.append(key)
+    return fields
+
+
+def assign_owner(models: BuiltModels, table_key: str, item: Any) -> None:
+    """Make a new record the creator's own where their row rules need it and the field is empty."""
+    user = current_user()
+    for key in owner_fields(models, table_key, user):
+        if getattr(item, key, None) is None:
+            setattr(item, key, user)

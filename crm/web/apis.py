@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields as ma_fields, validates_schema
 from crm.fields.types import SpecApiField
 from crm.models import naming
 from crm.models.build import BuiltModels
-from crm.security.gate import row_rule_filter
+from crm.security.gate import assign_owner, can_reach, row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -25,9 +25,9 @@ USER_COLUMNS = ("id", "username", "first_name", "last_name")
 class RelatedIdField(ma_fields.Field):
     """A link or user given by id in a request; answers with a clear message when there is no such row."""
 
-    def __init__(self, spec: FieldSpec, target: type, target_label: Any, **kwargs: Any):
+    def __init__(self, spec: FieldSpec, target: type, target_label: Any, models: BuiltModels, **kwargs: Any):
         super().__init__(allow_none=not spec.required, **kwargs)
-        self.spec, self.target, self.target_label = spec, target, target_label
+        self.spec, self.target, self.target_label, self.models = spec, target, target_label, models
         self.metadata.update({"type": "integer", "description": f"id of the {spec.to or 'user'}"})
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
@@ -38,7 +38,11 @@ class RelatedIdField(ma_fields.Field):
             value = value.get("id")
         if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
             raise ValidationError("应为记录 id(整数)" if current_lang() == "zh" else "expected a record id (an integer)")
-        row = current_app.appbuilder.session.get(self.target, int(value))
+        session = current_app.appbuilder.session
+        row = session.get(self.target, int(value))
+        target_key = self.spec.to if self.spec.type == "link" else None
+        if row is not None and target_key and not can_reach(self.models, target_key, row.id, session):
+            row = None  # out of the user's rows: answered exactly like a record that does not exist
         if row is None:
             raise ValidationError(f"不存在 id 为 {value} 的{self.target_label.zh}" if current_lang() == "zh"
                                   else f"there is no {self.target_label.en} with id {value}")
@@ -80,6 +84,7 @@ class SpecSchemaConverter(Model2SchemaConverter):
     """Builds marshmallow schemas whose fields follow the field specs (validation, JSON shape)."""
 
     for_create = False
+    models: BuiltModels
 
     def _column2field(self, datamodel: Any, column: Any, nested: bool = True,
                       parent_schema_name: Any = None) -> Any:
@@ -93,7 +98,7 @@ class SpecSchemaConverter(Model2SchemaConverter):
             target_spec = getattr(target, "__table_spec__", None)
             from crm.spec.model import Label
             label = target_spec.label if target_spec else Label("用户", "user")
-            return RelatedIdField(spec, target, label)
+            return RelatedIdField(spec, target, label, self.models)
         return SpecApiField(spec, current_lang)
 
     def _meta_schema_factory(self, columns: Any, model: Any, class_mixin: Any,
@@ -123,11 +128,14 @@ class RecordApi(ModelRestApi):
     def _init_model_schemas(self) -> None:
         # The add schema checks required fields; edits merge the stored record first, so they need not.
         def converter(for_create: bool) -> SpecSchemaConverter:
-            conv = type("Converter", (SpecSchemaConverter,), {"for_create": for_create})
+            conv = type("Converter", (SpecSchemaConverter,), {"for_create": for_create, "models": self.models})
             return conv(self.datamodel, self.validators_columns)
         self.model2schemaconverter = converter(False)
         self.add_model_schema = converter(True).convert(self.add_columns)
         super()._init_model_schemas()
+
+    def pre_add(self, item: Any) -> None:
+        assign_owner(self.models, self.table_spec.key, item)
 
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)

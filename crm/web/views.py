@@ -16,7 +16,7 @@ from werkzeug.utils import secure_filename
 from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
-from crm.security.gate import row_rule_filter
+from crm.security.gate import assign_owner, row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -120,6 +120,9 @@ class RecordView(ModelView):
             widgets["related_titles"].append(child_title(view.table_spec, link))
         return widgets
 
+    def pre_add(self, item: Any) -> None:
+        assign_owner(self.models, self.table_spec.key, item)
+
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)
 
@@ -204,6 +207,11 @@ def filter_columns(table: TableSpec) -> list[str]:
     return [f.key for f in table.fields if f.type != "attachment"]
 
 
+def reachable_choices(models: BuiltModels, table: TableSpec) -> dict[str, list[Any]]:
+    """Return, per link field, the filter that limits its select to records the user may reach."""
+    return {f.key: row_rule_filter(models, f.to or "") for f in table.fields if f.type == "link"}
+
+
 def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict[str, str]) -> type[RecordView]:
     """Return the ModelView class of one table."""
     fields = table.fields
@@ -235,6 +243,10 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
         "search_form_extra_fields": build_filter_fields(table),
         "edit_form_extra_fields": build_form_fields(models, table, for_add=False),
         "validators_columns": relation_validators(table),
+        # Record selects list only the records the user's row rules reach.
+        "add_form_query_rel_fields": reachable_choices(models, table),
+        "edit_form_query_rel_fields": reachable_choices(models, table),
+        "search_form_query_rel_fields": reachable_choices(models, table),
     }
     if table.order_by:
         attrs["base_order"] = (table.order_by.lstrip("-"), "desc" if table.order_by.startswith("-") else "asc")
