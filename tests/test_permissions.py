@@ -212,3 +212,38 @@ def test_a_record_a_salesperson_creates_is_theirs(loaded: Any) -> None:
     browser = Browser(loaded, "zhangwei", "demo12345")
     assert browser.submit("/t/customer/add", {"name": "屏幕上新建的客户", "status": "prospect"}).status_code == 302
     assert "屏幕上新建的客户" in browser.get("/t/customer/list/?q=屏幕上新建").text
+
+
+def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Path, db_url: str) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+    schema = tmp_path / "schema"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "schema", schema)
+    env = {**os.environ, "CRM_DATABASE_URL": db_url, "CRM_SCHEMA_DIR": str(schema), "CRM_SECRET_KEY": "k" * 40,
+           "CRM_INSTANCE_DIR": str(tmp_path / "inst"), "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations"),
+           "CRM_ADMIN_PASSWORD": "admin-pass-123"}
+
+    def crm(*args: str) -> Any:
+        done = subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+                              cwd=Path(__file__).parent.parent, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    crm("user", "add", "lisi", "--role", "sales", "--password", PASSWORD)
+    first = crm("permissions", "review").stdout
+    assert "    customer: read, create, update; rows: own (owner)\n" in first
+    assert "  lisi: sales; active; last login never\n" in first
+    assert first.endswith("Changes since the previous review:\n  first review: nothing to compare with\n")
+
+    roles = schema / "roles.yaml"
+    roles.write_text(roles.read_text(encoding="utf-8").replace(
+        "      invoice:    {can: [read], rows: {own: customer.owner}}\n", "", 1), encoding="utf-8")
+    crm("user", "add", "wangwu", "--role", "finance", "--password", PASSWORD)
+    written = crm("permissions", "review", "-o", str(tmp_path / "review.csv")).stdout
+    assert written.endswith("  ~ role sales, table invoice: read (rows: own (customer.owner)) → no access\n"
+                            "  + user wangwu (finance)\n")
+    rows = (tmp_path / "review.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert "role,sales,customer,read create update,own (owner)" in rows
+    assert "user,wangwu,finance,yes," in rows

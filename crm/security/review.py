@@ -1,0 +1,113 @@
+"""The periodic permission review: every role's rights and every user's roles, and what changed since
+the previous review.
+
+A review is a snapshot (plain data) saved in `crm_permission_review`; the next review is compared
+with it. Rendering to CSV or text needs neither Flask nor the database.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm.spec.model import SchemaSpec
+
+REVIEW_TABLE = sa.Table(
+    "crm_permission_review", sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("taken_on", sa.DateTime, nullable=False),
+    sa.Column("snapshot", sa.Text, nullable=False),
+)
+
+
+def row_scope(rule: Any) -> str:
+    """Return a row rule in words: all, own (owner), own (customer.owner), region in 华东, 华南."""
+    if rule is None or rule.kind == "all":
+        return "all"
+    if rule.kind == "own":
+        return f"own ({rule.field})" if rule.field else "own"
+    return f"{rule.field} in {', '.join(rule.values)}"
+
+
+def build_review(schema: SchemaSpec, users: list[Any]) -> dict[str, Any]:
+    """Return the snapshot: per role its tables (verbs, rows), per user roles, active flag, last login."""
+    roles: dict[str, Any] = {"admin": {"*": {"can": ["everything"], "rows": "all"}}}
+    for key in sorted(schema.roles):
+        roles[key] = {table: {"can": list(grant.can), "rows": row_scope(grant.rows)}
+                      for table, grant in sorted(schema.grants_of(key).items())}
+    people = {u.username: {"roles": sorted(r.name for r in u.roles), "active": bool(u.active),
+                           "last_login": u.last_login.strftime("%Y-%m-%d %H:%M") if u.last_login else ""}
+              for u in sorted(users, key=lambda u: u.username)}
+    return {"roles": roles, "users": people}
+
+
+def diff_reviews(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """Return what changed in rights and role membership (logins are not changes), one line each."""
+    if before is None:
+        return ["first review: nothing to compare with"]
+    lines = []
+    for role in sorted(set(before["roles"]) | set(after["roles"])):
+        old, new = before["roles"].get(role), after["roles"].get(role)
+        if old is None or new is None:
+            lines.append(f"{'+' if old is None else '-'} role {role}")
+            continue
+        for table in sorted(set(old) | set(new)):
+            a, b = old.get(table), new.get(table)
+            if a != b:
+                lines.append(f"~ role {role}, table {table}: {describe(a)} → {describe(b)}")
+    for name in sorted(set(before["users"]) | set(after["users"])):
+        old, new = before["users"].get(name), after["users"].get(name)
+        if old is None or new is None:
+            lines.append(f"{'+' if old is None else '-'} user {name}" + (f" ({', '.join(new['roles'])})" if new else ""))
+        elif (old["roles"], old["active"]) != (new["roles"], new["active"]):
+            lines.append(f"~ user {name}: {', '.join(old['roles'])}{'' if old['active'] else ' (inactive)'} → "
+                         f"{', '.join(new['roles'])}{'' if new['active'] else ' (inactive)'}")
+    return lines or ["no change since the previous review"]
+
+
+def describe(grant: dict[str, Any] | None) -> str:
+    return "no access" if grant is None else f"{', '.join(grant['can'])} (rows: {grant['rows']})"
+
+
+def render_csv(review: dict[str, Any], changes: list[str]) -> str:
+    """Return the review as CSV (UTF-8 with BOM when written, for Excel): rights, then users, then changes."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "role / user", "table / roles", "actions / active", "rows / last login"])
+    for role, tables in review["roles"].items():
+        for table, grant in tables.items():
+            writer.writerow(["role", role, table, " ".join(grant["can"]), grant["rows"]])
+    for name, user in review["users"].items():
+        writer.writerow(["user", name, " ".join(user["roles"]), "yes" if user["active"] else "no", user["last_login"]])
+    for line in changes:
+        writer.writerow(["change", line, "", "", ""])
+    return out.getvalue()
+
+
+def render_text(review: dict[str, Any], changes: list[str], taken_on: datetime.datetime) -> str:
+    """Return the review for a terminal."""
+    lines = [f"Permission review, {taken_on:%Y-%m-%d %H:%M}", "", "Roles:"]
+    for role, tables in review["roles"].items():
+        lines.append(f"  {role}")
+        lines += [f"    {table}: {', '.join(g['can'])}; rows: {g['rows']}" for table, g in tables.items()]
+    lines += ["", "Users:"]
+    lines += [f"  {name}: {', '.join(u['roles']) or '(no role)'}; {'active' if u['active'] else 'inactive'}; "
+              f"last login {u['last_login'] or 'never'}" for name, u in review["users"].items()]
+    lines += ["", "Changes since the previous review:"] + [f"  {line}" for line in changes]
+    return "\n".join(lines) + "\n"
+
+
+def previous_review(conn: sa.Connection) -> dict[str, Any] | None:
+    if not sa.inspect(conn).has_table(REVIEW_TABLE.name):
+        return None
+    row = conn.execute(sa.select(REVIEW_TABLE.c.snapshot).order_by(REVIEW_TABLE.c.id.desc()).limit(1)).first()
+    return json.loads(row[0]) if row else None
+
+
+def save_review(conn: sa.Connection, review: dict[str, Any], taken_on: datetime.datetime) -> None:
+    REVIEW_TABLE.create(conn, checkfirst=True)
+    conn.execute(REVIEW_TABLE.insert().values(taken_on=taken_on, snapshot=json.dumps(review, ensure_ascii=False)))
