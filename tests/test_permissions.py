@@ -247,3 +247,24 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
     rows = (tmp_path / "review.csv").read_text(encoding="utf-8-sig").splitlines()
     assert "role,sales,customer,read create update,own (owner)" in rows
     assert "user,wangwu,finance,yes," in rows
+
+
+def test_a_write_may_not_move_a_record_out_of_reach(loaded: Any) -> None:
+    api = Api(loaded, "zhangwei", "demo12345")
+    with loaded.app_context():
+        lina = loaded.appbuilder.sm.find_user(username="lina").id
+    mine = min(own_customer_ids(loaded, "zhangwei"))
+    moved = api.put(f"/api/v1/customer/{mine}", json={"owner": lina})
+    assert moved.status_code == 422
+    assert moved.json["message"] == "保存后这条记录将不在您可见的范围内（例如负责人须为您本人），未保存"
+    assert api.get(f"/api/v1/customer/{mine}").json["result"]["owner"]["username"] == "zhangwei"
+    given = api.post("/api/v1/customer/", json={"name": "送给别人的客户", "owner": lina})
+    assert given.status_code == 422
+    assert api.get("/api/v1/customer/?q=(filters:!((col:name,opr:eq,value:送给别人的客户)))").json["count"] == 0
+    browser = Browser(loaded, "zhangwei", "demo12345")
+    page = browser.submit(f"/t/customer/edit/{mine}", {"name": "改了负责人", "status": "active", "owner": lina},
+                          follow_redirects=True)
+    assert "保存后这条记录将不在您可见的范围内" in page.text
+    assert api.get(f"/api/v1/customer/{mine}").json["result"]["name"] != "改了负责人"
+    manager = Api(loaded, "u_sales_manager", PASSWORD)
+    assert manager.put(f"/api/v1/customer/{mine}", json={"owner": lina}).status_code == 200

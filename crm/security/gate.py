@@ -136,3 +136,24 @@ def assign_owner(models: BuiltModels, table_key: str, item: Any) -> None:
     for key in owner_fields(models, table_key, user):
         if getattr(item, key, None) is None:
             setattr(item, key, user)
+
+
+class OutOfReach(Exception):
+    """A write would leave the record outside the rows the user may reach."""
+
+    def text(self, lang: str) -> str:
+        return ("保存后这条记录将不在您可见的范围内（例如负责人须为您本人），未保存" if lang == "zh" else
+                "not saved: after this change the record would be outside the records you may see "
+                "(for example, you must stay its owner)")
+
+
+def check_in_reach(models: BuiltModels, table_key: str, item: Any, session: Any) -> None:
+    """Raise OutOfReach (after rolling the session back) when the written `item` would leave the
+    current user's rows; a record a user may not see must not be made by them either."""
+    if row_condition(models, table_key, current_user()) is None:
+        return
+    session.add(item)
+    session.flush()
+    if not can_reach(models, table_key, item.id, session):
+        session.rollback()
+        raise OutOfReach()

@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields as ma_fields, validates_schema
 from crm.fields.types import SpecApiField
 from crm.models import naming
 from crm.models.build import BuiltModels
-from crm.security.gate import assign_owner, can_reach, row_rule_filter
+from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -136,6 +136,22 @@ class RecordApi(ModelRestApi):
 
     def pre_add(self, item: Any) -> None:
         assign_owner(self.models, self.table_spec.key, item)
+        check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session)
+
+    def pre_update(self, item: Any) -> None:
+        check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session)
+
+    def post_headless(self) -> Any:
+        try:
+            return super().post_headless()
+        except OutOfReach as exc:
+            return self.response_422(message=exc.text(current_lang()))
+
+    def put_headless(self, pk: Any) -> Any:
+        try:
+            return super().put_headless(pk)
+        except OutOfReach as exc:
+            return self.response_422(message=exc.text(current_lang()))
 
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)

@@ -16,7 +16,7 @@ from werkzeug.utils import secure_filename
 from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
-from crm.security.gate import assign_owner, row_rule_filter
+from crm.security.gate import OutOfReach, assign_owner, check_in_reach, row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -122,6 +122,17 @@ class RecordView(ModelView):
 
     def pre_add(self, item: Any) -> None:
         assign_owner(self.models, self.table_spec.key, item)
+        self.check_in_reach(item)
+
+    def pre_update(self, item: Any) -> None:
+        self.check_in_reach(item)
+
+    def check_in_reach(self, item: Any) -> None:
+        """Refuse (FAB flashes the message) a write that would move the record out of the user's rows."""
+        try:
+            check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session)
+        except OutOfReach as exc:
+            raise ValueError(exc.text(current_lang())) from None
 
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)
