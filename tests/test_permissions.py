@@ -268,3 +268,45 @@ def test_a_write_may_not_move_a_record_out_of_reach(loaded: Any) -> None:
     assert api.get(f"/api/v1/customer/{mine}").json["result"]["name"] != "改了负责人"
     manager = Api(loaded, "u_sales_manager", PASSWORD)
     assert manager.put(f"/api/v1/customer/{mine}", json={"owner": lina}).status_code == 200
+
+
+def test_a_link_preset_in_the_url_must_be_reachable(loaded: Any) -> None:
+    mine, others = own_customer_ids(loaded, "zhangwei"), own_customer_ids(loaded, "lina")
+    browser = Browser(loaded, "zhangwei", "demo12345")
+    shown = browser.get(f"/t/follow_up/add?_flt_0_customer={min(others)}").text
+    assert not customer_names(loaded, {min(others)}) & set(re.findall(r">([^<>]+)<", shown))
+    token_page = browser.get(f"/t/follow_up/add?_flt_0_customer={min(mine)}").text
+    from conftest import csrf_token
+    posted = browser.client.post(f"/t/follow_up/add?_flt_0_customer={min(others)}", data={
+        "csrf_token": csrf_token(token_page), "visit_date": "2026-11-02", "channel": "phone", "subject": "探底"})
+    assert posted.status_code == 404
+
+
+def test_one_roles_rows_never_combine_with_another_roles_verb(loaded: Any) -> None:
+    from crm.security.users import add_user
+    with loaded.app_context():
+        sm = loaded.appbuilder.sm
+        user = add_user(loaded.appbuilder, "both", "sales", PASSWORD)
+        user.roles.append(sm.find_role("service"))  # service reads every customer, may not update
+        loaded.appbuilder.session.commit()
+    other = min(own_customer_ids(loaded, "lina"))
+    api = Api(loaded, "both", PASSWORD)
+    assert api.get(f"/api/v1/customer/{other}").status_code == 200
+    assert api.put(f"/api/v1/customer/{other}", json={"city": "改"}).status_code == 404
+
+
+def test_sales_pick_products_for_order_lines_without_opening_products(loaded: Any) -> None:
+    api = Api(loaded, "zhangwei", "demo12345")
+    assert api.get("/api/v1/product/").status_code == 403
+    order = api.get("/api/v1/order/").json["result"][0]["id"]
+    product = first_id(loaded, "product")
+    line = api.post("/api/v1/order_line/", json={"order": order, "product": product, "quantity": "2",
+                                                 "unit": "kg", "unit_price": "10"})
+    assert line.status_code == 201, line.json
+    form = Browser(loaded, "zhangwei", "demo12345").get("/t/order_line/add").text
+    assert form.count('<option value="') > 5
+
+
+def test_the_generic_file_download_is_closed(loaded: Any) -> None:
+    browser = Browser(loaded, "zhangwei", "demo12345")
+    assert browser.get("/t/customer/download/x__secret.pdf").status_code == 404

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, has_request_context
+from flask import g, has_request_context, request
 from flask_appbuilder.models.filters import BaseFilter
 
 from crm.models import naming
@@ -28,13 +28,25 @@ def current_user() -> Any | None:
 
 
 def role_keys(user: Any) -> list[str]:
-    return [role.name for role in getattr(user, "roles", None) or ()]
+    """Return the names of the user's roles, those given through Flask-AppBuilder groups included."""
+    names = [role.name for role in getattr(user, "roles", None) or ()]
+    for group in getattr(user, "groups", None) or ():
+        names += [role.name for role in group.roles or () if role.name not in names]
+    return names
 
 
-def row_condition(models: BuiltModels, table_key: str, user: Any) -> Any | None:
-    """Return the SQL condition selecting the rows of `table_key` that `user` may reach; None for all.
+def request_verb() -> str:
+    """Return the verb of the endpoint being served (read for lists and pages, update for edits, ...)."""
+    from .permissions import METHOD_VERBS
+    endpoint = request.endpoint or "" if has_request_context() else ""
+    return METHOD_VERBS.get(endpoint.rsplit(".", 1)[-1], "read")
 
-    A user without any role that reads the table reaches no row.
+
+def row_condition(models: BuiltModels, table_key: str, user: Any, verb: str = "read") -> Any | None:
+    """Return the SQL condition selecting the rows of `table_key` that `user` may `verb`; None for all.
+
+    Only the roles that grant `verb` on the table count, so that one role's rows and another's verb
+    never combine. A user without such a role reaches no row.
     """
     schema = models.schema
     roles = role_keys(user)
@@ -43,7 +55,7 @@ def row_condition(models: BuiltModels, table_key: str, user: Any) -> Any | None:
     conditions = []
     for role in roles:
         grant = schema.grants_of(role).get(table_key)
-        if grant is None or "read" not in grant.can:
+        if grant is None or verb not in grant.can or "read" not in grant.can:
             continue
         rule = grant.rows or RowRule("all")
         if rule.kind == "all":
@@ -89,23 +101,40 @@ class RowRuleFilter(BaseFilter):
     models: BuiltModels
     table_key: str
 
+    picking = False  # True in the select that picks a linked record
+
     def apply(self, query: Any, value: Any) -> Any:
         user = current_user()
         if user is None:
             return query.filter(sa.false())
-        condition = row_condition(self.models, self.table_key, user)
+        condition = (pick_condition(self.models, self.table_key, user) if self.picking
+                     else row_condition(self.models, self.table_key, user, request_verb()))
         return query if condition is None else query.filter(condition)
 
 
-def row_rule_filter(models: BuiltModels, table_key: str) -> list[Any]:
-    """Return the base_filters entry that applies the row rules of `table_key`."""
-    cls = type("RowRules", (RowRuleFilter,), {"models": models, "table_key": table_key})
+def pick_condition(models: BuiltModels, table_key: str, user: Any) -> Any | None:
+    """Return the records a user may pick for a link to `table_key`.
+
+    A table the user's roles grant nothing on (a catalogue such as product for sales) offers all its
+    records, by title only; a table they work with offers the rows they read.
+    """
+    roles = role_keys(user)
+    if ADMIN_ROLE not in roles and not any(table_key in models.schema.grants_of(r) for r in roles):
+        return None
+    return row_condition(models, table_key, user)
+
+
+def row_rule_filter(models: BuiltModels, table_key: str, picking: bool = False) -> list[Any]:
+    """Return the base_filters entry that applies the row rules of `table_key` (or its picking rule)."""
+    cls = type("RowRules", (RowRuleFilter,), {"models": models, "table_key": table_key, "picking": picking})
     return [["id", cls, None]]
 
 
-def can_reach(models: BuiltModels, table_key: str, row_id: int, session: Any) -> bool:
-    """Return True when the current user's row rules reach the record `row_id` of `table_key`."""
-    condition = row_condition(models, table_key, current_user())
+def can_reach(models: BuiltModels, table_key: str, row_id: int, session: Any, verb: str = "read",
+              picking: bool = False) -> bool:
+    """Return True when the current user may `verb` (or pick, for a link) the record `row_id`."""
+    user = current_user()
+    condition = pick_condition(models, table_key, user) if picking else row_condition(models, table_key, user, verb)
     if condition is None:
         return True
     model = models.model(table_key)
@@ -147,13 +176,22 @@ class OutOfReach(Exception):
                 "(for example, you must stay its owner)")
 
 
-def check_in_reach(models: BuiltModels, table_key: str, item: Any, session: Any) -> None:
-    """Raise OutOfReach (after rolling the session back) when the written `item` would leave the
-    current user's rows; a record a user may not see must not be made by them either."""
-    if row_condition(models, table_key, current_user()) is None:
+def check_in_reach(models: BuiltModels, table_key: str, item: Any, session: Any, verb: str) -> None:
+    """Raise OutOfReach (after rolling the session back) when the written `item` would leave the rows
+    the user may `verb` (create or update), or links to a record the user may not pick."""
+    user = current_user()
+    with session.no_autoflush:  # the links are checked before the record itself is written
+        for spec in models.schema.table(table_key).fields:
+            target = getattr(item, spec.key, None) if spec.type == "link" else None
+            changed = verb == "create" or sa.inspect(item).attrs[spec.key].history.has_changes()
+            if target is not None and changed and not can_reach(models, spec.to or "", target.id, session,
+                                                                  picking=True):
+                session.rollback()
+                raise OutOfReach()
+    if row_condition(models, table_key, user, verb) is None:
         return
     session.add(item)
     session.flush()
-    if not can_reach(models, table_key, item.id, session):
+    if not can_reach(models, table_key, item.id, session, verb):
         session.rollback()
         raise OutOfReach()

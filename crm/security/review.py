@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from crm.spec.model import SchemaSpec
 
+from .gate import role_keys
+
 REVIEW_TABLE = sa.Table(
     "crm_permission_review", sa.MetaData(),
     sa.Column("id", sa.Integer, primary_key=True),
@@ -39,7 +41,7 @@ def build_review(schema: SchemaSpec, users: list[Any]) -> dict[str, Any]:
     for key in sorted(schema.roles):
         roles[key] = {table: {"can": list(grant.can), "rows": row_scope(grant.rows)}
                       for table, grant in sorted(schema.grants_of(key).items())}
-    people = {u.username: {"roles": sorted(r.name for r in u.roles), "active": bool(u.active),
+    people = {u.username: {"roles": sorted(role_keys(u)), "active": bool(u.active),
                            "last_login": u.last_login.strftime("%Y-%m-%d %H:%M") if u.last_login else ""}
               for u in sorted(users, key=lambda u: u.username)}
     return {"roles": roles, "users": people}

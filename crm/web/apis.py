@@ -41,7 +41,7 @@ class RelatedIdField(ma_fields.Field):
         session = current_app.appbuilder.session
         row = session.get(self.target, int(value))
         target_key = self.spec.to if self.spec.type == "link" else None
-        if row is not None and target_key and not can_reach(self.models, target_key, row.id, session):
+        if row is not None and target_key and not can_reach(self.models, target_key, row.id, session, picking=True):
             row = None  # out of the user's rows: answered exactly like a record that does not exist
         if row is None:
             raise ValidationError(f"不存在 id 为 {value} 的{self.target_label.zh}" if current_lang() == "zh"
@@ -136,10 +136,10 @@ class RecordApi(ModelRestApi):
 
     def pre_add(self, item: Any) -> None:
         assign_owner(self.models, self.table_spec.key, item)
-        check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session)
+        check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session, "create")
 
     def pre_update(self, item: Any) -> None:
-        check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session)
+        check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session, "update")
 
     def post_headless(self) -> Any:
         try:

@@ -16,7 +16,7 @@ from werkzeug.utils import secure_filename
 from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
-from crm.security.gate import OutOfReach, assign_owner, check_in_reach, row_rule_filter
+from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -122,17 +122,34 @@ class RecordView(ModelView):
 
     def pre_add(self, item: Any) -> None:
         assign_owner(self.models, self.table_spec.key, item)
-        self.check_in_reach(item)
+        self.check_in_reach(item, "create")
 
     def pre_update(self, item: Any) -> None:
-        self.check_in_reach(item)
+        self.check_in_reach(item, "update")
 
-    def check_in_reach(self, item: Any) -> None:
+    def check_in_reach(self, item: Any, verb: str) -> None:
         """Refuse (FAB flashes the message) a write that would move the record out of the user's rows."""
         try:
-            check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session)
+            check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session, verb)
         except OutOfReach as exc:
             raise ValueError(exc.text(current_lang())) from None
+
+    def _fill_form_exclude_cols(self, exclude_cols: Any, form: Any) -> None:
+        # A link preset from the URL (?_flt_0_customer=4) must be one the user may pick.
+        for key in exclude_cols:
+            spec = self.table_spec.field(key) if self.table_spec.has_field(key) else None
+            value = self._filters.get_filter_value(key)
+            if spec is not None and spec.type == "link" and value is not None and not (
+                    str(value).isdigit() and can_reach(self.models, spec.to or "", int(value),
+                                                       self.datamodel.session, picking=True)):
+                abort(404)
+        super()._fill_form_exclude_cols(exclude_cols, form)
+
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename: str) -> Any:
+        """FAB's download of any stored file is closed: attachments go through `file`, which checks the row."""
+        abort(404)
 
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)
@@ -220,7 +237,7 @@ def filter_columns(table: TableSpec) -> list[str]:
 
 def reachable_choices(models: BuiltModels, table: TableSpec) -> dict[str, list[Any]]:
     """Return, per link field, the filter that limits its select to records the user may reach."""
-    return {f.key: row_rule_filter(models, f.to or "") for f in table.fields if f.type == "link"}
+    return {f.key: row_rule_filter(models, f.to or "", picking=True) for f in table.fields if f.type == "link"}
 
 
 def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict[str, str]) -> type[RecordView]:
