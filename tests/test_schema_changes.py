@@ -733,3 +733,11 @@ def test_alembic_runs_the_revision_files_too(db_url: str) -> None:
     assert current.stdout.strip().endswith("(head)"), current.stdout + current.stderr
     result = sync_schema(db_url, load_schema(DEFAULT_SCHEMA), PROJECT_DIR / "migrations", auto_apply=False)
     assert (result.replayed, result.applied) == ([], [])
+
+
+def test_the_projects_alembic_files_are_the_ones_the_panel_writes() -> None:
+    """migrations/env.py, alembic.ini and script.py.mako are copies of crm/dbsync/alembic_files.py."""
+    from conftest import PROJECT_DIR
+    from crm.dbsync.alembic_files import FILES
+    for name, text in FILES.items():
+        assert (PROJECT_DIR / "migrations" / name).read_text(encoding="utf-8") == text, name

@@ -1,7 +1,6 @@
 """The one mapping from our verbs to Flask-AppBuilder methods and permission names."""
 from __future__ import annotations
 
-from crm.spec.roles import VERBS  # noqa: F401  (the verbs of the schema language)
 
 # Flask-AppBuilder method name (screens and REST API alike) -> the verb that guards it.
 METHOD_VERBS: dict[str, str] = {

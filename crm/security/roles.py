@@ -7,8 +7,9 @@ import sqlalchemy as sa
 
 from crm.models import naming
 from crm.spec.model import SchemaSpec
+from crm.spec.roles import VERBS
 
-from .permissions import VERBS, permission_name
+from .permissions import permission_name
 
 DATA_MENU = "data"
 BUILT_IN = ("admin", "public")
