@@ -6,7 +6,8 @@ it, and a row is reachable when any role that reads the table reaches it.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from flask import g, has_request_context, request
@@ -88,6 +89,63 @@ def own_condition(models: BuiltModels, table_key: str, path: list[str], user_id:
     target = models.metadata.tables[naming.table_name_for(spec.to or "")]
     inner = own_condition(models, spec.to or "", path[1:], user_id)
     return column.in_(sa.select(target.c.id).where(inner))
+
+
+@dataclass(frozen=True)
+class FieldAccess:
+    """The fields of one table a user may not see (hidden) and may see but not write (readonly)."""
+
+    hidden: frozenset[str] = frozenset()
+    readonly: frozenset[str] = frozenset()
+
+    def shows(self, key: str) -> bool:
+        return key.split(".", 1)[0] not in self.hidden
+
+    def writes(self, key: str) -> bool:
+        return self.shows(key) and key not in self.readonly
+
+    def shown(self, keys: Iterable[str]) -> list[str]:
+        """Return `keys` without the hidden ones (a dotted API column counts as its first field)."""
+        return [k for k in keys if self.shows(k)]
+
+    def writable(self, keys: Iterable[str]) -> list[str]:
+        """Return `keys` without the hidden and read-only ones."""
+        return [k for k in keys if self.writes(k)]
+
+
+FULL_ACCESS = FieldAccess()
+
+
+def field_access(schema: SchemaSpec, table_key: str, user: Any) -> FieldAccess:
+    """Return what of `table_key`'s fields `user` may see and write.
+
+    A field is shown when any role that reads the table shows it, and writable when any role that
+    creates or updates the table may write it. Without a user (command line, start-up) nothing is
+    withheld: the rules are about people in requests.
+    """
+    if user is None or ADMIN_ROLE in role_keys(user):
+        return FULL_ACCESS
+    keys = [f.key for f in schema.table(table_key).fields]
+    grants = [g for g in (schema.grants_of(r).get(table_key) for r in role_keys(user)) if g and "read" in g.can]
+    shown: set[str] = set()
+    writable: set[str] = set()
+    for grant in grants:
+        visible = grant.shown_fields(keys)
+        shown |= visible
+        if "create" in grant.can or "update" in grant.can:
+            writable |= visible - set(grant.readonly)
+    return FieldAccess(hidden=frozenset(set(keys) - shown), readonly=frozenset(shown - writable))
+
+
+def request_field_access(models: BuiltModels, table_key: str) -> FieldAccess:
+    """Return the field access of the current request's user on `table_key` (all fields outside requests)."""
+    user = current_user()
+    if user is None:
+        return FULL_ACCESS
+    cache = g.setdefault("crm_field_access", {})  # asked for many times while one page is built
+    if (user.id, table_key) not in cache:
+        cache[user.id, table_key] = field_access(models.schema, table_key, user)
+    return cache[user.id, table_key]
 
 
 class RowRuleFilter(BaseFilter):

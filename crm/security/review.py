@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crm.spec.model import SchemaSpec
+from crm.spec.model import SchemaSpec, TableGrant
 
 from .gate import role_keys
 
@@ -36,15 +36,31 @@ def row_scope(rule: Any) -> str:
 
 
 def build_review(schema: SchemaSpec, users: list[Any]) -> dict[str, Any]:
-    """Return the snapshot: per role its tables (verbs, rows), per user roles, active flag, last login."""
-    roles: dict[str, Any] = {"admin": {"*": {"can": ["everything"], "rows": "all"}}}
+    """Return the snapshot: per role its tables (verbs, rows, hidden and read-only fields), per user
+    roles, active flag and last login."""
+    roles: dict[str, Any] = {"admin": {"*": {"can": ["everything"], "rows": "all", "hidden": [], "readonly": []}}}
     for key in sorted(schema.roles):
-        roles[key] = {table: {"can": list(grant.can), "rows": row_scope(grant.rows)}
-                      for table, grant in sorted(schema.grants_of(key).items())}
+        roles[key] = {table: grant_review(schema, grant) for table, grant in sorted(schema.grants_of(key).items())}
     people = {u.username: {"roles": sorted(role_keys(u)), "active": bool(u.active),
                            "last_login": u.last_login.strftime("%Y-%m-%d %H:%M") if u.last_login else ""}
               for u in sorted(users, key=lambda u: u.username)}
     return {"roles": roles, "users": people}
+
+
+def grant_review(schema: SchemaSpec, grant: TableGrant) -> dict[str, Any]:
+    """Return one grant in review form: verbs, rows in words, hidden and read-only fields in table order."""
+    keys = [f.key for f in schema.table(grant.table).fields]
+    shown = grant.shown_fields(keys)
+    return {"can": list(grant.can), "rows": row_scope(grant.rows),
+            "hidden": [k for k in keys if k not in shown],
+            "readonly": [k for k in keys if k in shown and k in grant.readonly]}
+
+
+def field_rules(grant: dict[str, Any]) -> str:
+    """Return '; hidden: a, b; read-only: c' for the field rules of a reviewed grant ('' when none)."""
+    parts = [f"; {name}: {', '.join(grant.get(key) or [])}" for key, name in
+             (("hidden", "hidden"), ("readonly", "read-only")) if grant.get(key)]
+    return "".join(parts)
 
 
 def diff_reviews(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
@@ -72,21 +88,24 @@ def diff_reviews(before: dict[str, Any] | None, after: dict[str, Any]) -> list[s
 
 
 def describe(grant: dict[str, Any] | None) -> str:
-    return "no access" if grant is None else f"{', '.join(grant['can'])} (rows: {grant['rows']})"
+    return "no access" if grant is None else f"{', '.join(grant['can'])} (rows: {grant['rows']}{field_rules(grant)})"
 
 
 def render_csv(review: dict[str, Any], changes: list[str]) -> str:
     """Return the review as CSV (UTF-8 with BOM when written, for Excel): rights, then users, then changes."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["section", "role / user", "table / roles", "actions / active", "rows / last login"])
+    writer.writerow(["section", "role / user", "table / roles", "actions / active", "rows / last login",
+                     "hidden fields", "read-only fields"])
     for role, tables in review["roles"].items():
         for table, grant in tables.items():
-            writer.writerow(["role", role, table, " ".join(grant["can"]), grant["rows"]])
+            writer.writerow(["role", role, table, " ".join(grant["can"]), grant["rows"],
+                             " ".join(grant.get("hidden", [])), " ".join(grant.get("readonly", []))])
     for name, user in review["users"].items():
-        writer.writerow(["user", name, " ".join(user["roles"]), "yes" if user["active"] else "no", user["last_login"]])
+        writer.writerow(["user", name, " ".join(user["roles"]), "yes" if user["active"] else "no", user["last_login"],
+                         "", ""])
     for line in changes:
-        writer.writerow(["change", line, "", "", ""])
+        writer.writerow(["change", line, "", "", "", "", ""])
     return out.getvalue()
 
 
@@ -95,7 +114,7 @@ def render_text(review: dict[str, Any], changes: list[str], taken_on: datetime.d
     lines = [f"Permission review, {taken_on:%Y-%m-%d %H:%M}", "", "Roles:"]
     for role, tables in review["roles"].items():
         lines.append(f"  {role}")
-        lines += [f"    {table}: {', '.join(g['can'])}; rows: {g['rows']}" for table, g in tables.items()]
+        lines += [f"    {table}: {', '.join(g['can'])}; rows: {g['rows']}{field_rules(g)}" for table, g in tables.items()]
     lines += ["", "Users:"]
     lines += [f"  {name}: {', '.join(u['roles']) or '(no role)'}; {'active' if u['active'] else 'inactive'}; "
               f"last login {u['last_login'] or 'never'}" for name, u in review["users"].items()]

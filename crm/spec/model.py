@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 LANGUAGES = ("zh", "en")
 
@@ -140,6 +140,12 @@ class TableGrant:
     file: str = ""
     line: int = 0
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    def shown_fields(self, keys: Iterable[str]) -> set[str]:
+        """Return the keys among `keys` this grant lets its role see: show_only, else all but hide."""
+        if self.show_only is not None:
+            return {k for k in keys if k in self.show_only}
+        return {k for k in keys if k not in self.hide}
 
 
 @dataclass(frozen=True)

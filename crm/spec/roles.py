@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .issues import Issue
-from .model import Label, RoleSpec, RowRule, SchemaSpec, TableGrant
+from .model import Label, RoleSpec, RowRule, SchemaSpec, TableGrant, TableSpec
 from .parse import Parser, did_you_mean, describe
 from .yamlsrc import Node
 
@@ -138,17 +138,41 @@ def check_grant(schema: SchemaSpec, role: RoleSpec, grant: TableGrant) -> list[I
     keys = [f.key for f in table.fields]
     issues = []
     for section in FIELD_RULES:
-        if getattr(grant, section):
-            issues.append(Issue(grant.file, grant.lines.get(section, grant.line), f"{path}.{section}",
-                                f"field rules ({', '.join(FIELD_RULES)}) are not enforced in this release",
-                                "remove it; to keep a table's fields from a role, leave the table out of its grants"))
-    for section in FIELD_RULES:
         for name in getattr(grant, section) or ():
             if name not in keys:
                 issues.append(Issue(grant.file, grant.lines.get(section, grant.line), f"{path}.{section}",
                                     f"'{name}' is not a field of {grant.table}", did_you_mean(name, keys, "fields")))
+    issues += check_field_rules(table, grant, path)
     if grant.rows is not None:
         issues += check_row_rule(schema, grant, path)
+    return issues
+
+
+def check_field_rules(table: TableSpec, grant: TableGrant, path: str) -> list[Issue]:
+    """Return issues for field rules a role could not work with: a hidden title, or a required field
+    the role must fill on create but may not see or write."""
+    shown = grant.shown_fields(f.key for f in table.fields)
+    section = "show_only" if grant.show_only is not None else "hide"
+    issues = []
+    if table.title not in shown:
+        issues.append(Issue(grant.file, grant.lines.get(section, grant.line), f"{path}.{section}",
+                            f"the title field '{table.title}' of {table.key} cannot be hidden",
+                            "records are shown and picked by their title everywhere; hide other fields "
+                            "or choose another title for the table"))
+    if "create" not in grant.can:
+        return issues
+    users = [f.key for f in table.fields if f.type == "user"]
+    own = grant.rows.field or (users[0] if users else "") if grant.rows and grant.rows.kind == "own" else ""
+    for f in table.fields:
+        # The user field of an own rule is filled with the creator (crm.security.gate.assign_owner).
+        needs_input = (f.required and f.default is None and not f.readonly and f.type != "boolean"
+                       and f.key != own)
+        if needs_input and (f.key not in shown or f.key in grant.readonly):
+            rule = "readonly" if f.key in shown else section
+            issues.append(Issue(grant.file, grant.lines.get(rule, grant.line), f"{path}.{rule}",
+                                f"'{f.key}' is required, so a role that can create {table.key} records "
+                                f"must be able to fill it", "give the field a default, let the role write it, "
+                                "or take create out of can"))
     return issues
 
 

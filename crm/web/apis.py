@@ -18,6 +18,7 @@ from crm.spec.model import FieldSpec, TableSpec
 
 from .i18n import current_lang
 from .records import DeleteBlocked, check_delete, unique_conflicts
+from .variants import API_ATTRIBUTES, FieldRulesMixin
 
 USER_COLUMNS = ("id", "username", "first_name", "last_name")
 
@@ -67,7 +68,7 @@ class SpecSchemaMixin:
         sent = original if isinstance(original, dict) else {}
         if self.for_create:
             for f in self.table_spec.fields:
-                if (f.required and f.key not in sent and f.default is None and not f.readonly
+                if f.key in self.fields and (f.required and f.key not in sent and f.default is None and not f.readonly
                         and f.type != "boolean"):
                     errors[f.key] = ["必填" if lang == "zh" else "required"]
         instance = getattr(self, "instance", None)
@@ -117,13 +118,22 @@ def _spec_of(model: type, key: str) -> FieldSpec | None:
     return table.field(key)
 
 
-class RecordApi(ModelRestApi):
-    """Behaviour shared by every generated API; per-table settings are class attributes."""
+class RecordApi(FieldRulesMixin, ModelRestApi):
+    """Behaviour shared by every generated API; per-table settings are class attributes.
+
+    Columns, filters and schemas follow the user's field rules (see crm.web.variants): a hidden field
+    is never returned, filtered or sorted on, and a hidden or read-only field sent in a write is
+    refused as an unknown field.
+    """
 
     table_spec: TableSpec
     models: BuiltModels
     method_permission_name = METHOD_VERBS
     allow_browser_login = False  # JWT only: a session cookie never authorises an API call
+    field_rule_attributes = API_ATTRIBUTES
+
+    def finish_variant(self, variant: Any) -> None:
+        variant._init_model_schemas()
 
     def _init_model_schemas(self) -> None:
         # The add schema checks required fields; edits merge the stored record first, so they need not.

@@ -4,8 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, render_template, request
+from werkzeug.exceptions import BadRequest
+
+from crm.spec.model import Label
 
 from .i18n import current_lang
+
+
+class Refused(BadRequest):
+    """A request the user's field rules do not allow (400), with the reason in both languages."""
+
+    def __init__(self, reason: Label):
+        super().__init__(reason.en)
+        self.reason = reason
 
 
 def forbidden(error: Any) -> Any:
@@ -22,5 +33,19 @@ def forbidden(error: Any) -> Any:
     return page, 403
 
 
+def refused(error: Refused) -> Any:
+    """Answer 400 for a refused request: JSON for the API, a page naming the reason for the screens."""
+    lang = current_lang()
+    if request.path.startswith("/api/"):
+        return {"message": error.reason.text(lang)}, 400
+    zh = lang == "zh"
+    page = render_template(
+        "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
+        title="无法执行" if zh else "Not possible", message=error.reason.text(lang),
+        back="返回首页" if zh else "Back to the home page")
+    return page, 400
+
+
 def register_error_pages(app: Flask) -> None:
     app.register_error_handler(403, forbidden)
+    app.register_error_handler(Refused, refused)

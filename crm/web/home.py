@@ -39,7 +39,7 @@ def search_placeholder(view: Any) -> str:
     """Return the keyword box hint, naming the fields it searches."""
     lang = current_lang()
     names = ("、" if lang == "zh" else ", ").join(view.table_spec.field(k).label.text(lang)
-                                                   for k in view.table_spec.search)
+                                                   for k in view.keyword_fields())
     return f"搜索:{names}" if lang == "zh" else f"Search {names}"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from typing import Any
 
@@ -17,12 +18,15 @@ from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
 from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, row_rule_filter
+from crm.spec.model import Label
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
+from .errors import Refused
 from .forms import build_filter_fields, build_form_fields, relation_validators
 from .i18n import current_lang, lazy_label, lazy_text
 from .records import check_delete
+from .variants import VIEW_ATTRIBUTES, FieldRulesMixin
 
 LIST_SKIP_SORT = ("multi_choice", "text", "attachment")
 
@@ -36,6 +40,7 @@ class KeywordFilter(BaseFilter):
 
     name = "keyword"
     table: TableSpec
+    fields: list[str]  # the table's search fields the user may see
 
     def apply(self, query: Any, value: Any) -> Any:
         for word in str(value).split():
@@ -46,7 +51,7 @@ class KeywordFilter(BaseFilter):
         """Return one SQL condition per search field that matches `word`."""
         model = self.datamodel.obj
         conditions = []
-        for key in self.table.search:
+        for key in self.fields:
             column = getattr(model, key)
             conditions.append(column.ilike(f"%{word}%"))
             spec = self.table.field(key)
@@ -58,8 +63,11 @@ class KeywordFilter(BaseFilter):
         return conditions
 
 
-class RecordView(ModelView):
-    """Behaviour shared by every generated screen; per-table settings are class attributes."""
+class RecordView(FieldRulesMixin, ModelView):
+    """Behaviour shared by every generated screen; per-table settings are class attributes.
+
+    Column lists, forms and filters follow the user's field rules (see crm.web.variants).
+    """
 
     table_spec: TableSpec
     models: BuiltModels
@@ -70,6 +78,7 @@ class RecordView(ModelView):
     add_template = "crm/add.html"
     page_size = 25
     method_permission_name = METHOD_VERBS
+    field_rule_attributes = VIEW_ATTRIBUTES
 
     def _init_properties(self) -> None:
         super()._init_properties()
@@ -94,13 +103,33 @@ class RecordView(ModelView):
     def render_template(self, template: str, **kwargs: Any) -> Any:
         return super().render_template(template, view=self, **kwargs)
 
+    def keyword_fields(self) -> list[str]:
+        """Return the fields the keyword box searches for this user: the table's search fields they see."""
+        return self.field_access().shown(self.table_spec.search)
+
     def _get_list_widget(self, filters: Any, **kwargs: Any) -> Any:
+        own_list = request.endpoint == f"{self.endpoint}.list"
+        self.refuse_hidden_arguments(kwargs.get("order_column"), own_list)
         keyword = request.args.get("q", "").strip()
-        if keyword and self.table_spec.search and request.endpoint == f"{self.endpoint}.list":
+        fields = self.keyword_fields()
+        if keyword and fields and own_list:
             filters = filters.copy()
-            search = type("Keyword", (KeywordFilter,), {"table": self.table_spec})
-            filters.add_filter(self.table_spec.search[0], search, keyword)
+            search = type("Keyword", (KeywordFilter,), {"table": self.table_spec, "fields": fields})
+            filters.add_filter(fields[0], search, keyword)
         return super()._get_list_widget(filters=filters, **kwargs)
+
+    def refuse_hidden_arguments(self, order_column: str | None, own_list: bool) -> None:
+        """Raise Refused when the request sorts this list, or filters it, by a field the user may not see:
+        the order or the matches would reveal the values."""
+        access = self.field_access()
+        keys = [order_column or ""]
+        if own_list:
+            keys += [m.group(1) for m in map(re.compile(r"_flt_\d+_(.+)").fullmatch, request.args) if m]
+        for key in keys:
+            if key and self.table_spec.has_field(key) and not access.shows(key):
+                label = self.table_spec.field(key).label
+                raise Refused(Label(f"您的角色看不到字段“{label.zh}”，不能按它排序或筛选",
+                                    f"your role may not see the field '{label.en}', so it cannot sort or filter by it"))
 
     def _get_related_views_widgets(self, item: Any, orders: Any = None, pages: Any = None,
                                    page_sizes: Any = None, widgets: Any = None, **args: Any) -> Any:
@@ -108,7 +137,9 @@ class RecordView(ModelView):
         widgets["related_views"] = []
         widgets["related_titles"] = []
         for view, link in self.child_links:
-            if not self.appbuilder.sm.has_access("can_read", view.class_permission_name):
+            # A child list shows which records point here: not for a link field the user may not see.
+            if (not self.appbuilder.sm.has_access("can_read", view.class_permission_name)
+                    or not view.field_access().shows(link.key)):
                 continue
             name = view.__class__.__name__
             order_column, order_direction = (orders or {}).get(name, ("", ""))
@@ -151,6 +182,20 @@ class RecordView(ModelView):
         """FAB's download of any stored file is closed: attachments go through `file`, which checks the row."""
         abort(404)
 
+    def _edit(self, pk: Any) -> Any:
+        widgets = super()._edit(pk)
+        if widgets is not None:
+            widgets["read_only"] = self.read_only_values(pk)
+        return widgets
+
+    def read_only_values(self, pk: Any) -> list[tuple[Any, Any]]:
+        """Return (label, shown value) of the fields the edit form shows but does not let this user change."""
+        item = self.datamodel.get(pk, self._base_filters)
+        access = self.field_access()
+        editable = set(self.edit_columns)
+        return [(self.label_columns[f.key], self.formatters_columns[f.key](getattr(item, f.key)))
+                for f in self.table_spec.fields if access.shows(f.key) and f.key not in editable]
+
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)
 
@@ -167,7 +212,8 @@ class RecordView(ModelView):
     @has_access
     def file(self, field_key: str, stored: str) -> Any:
         """Send an attachment, found by its stored name in a record this user may read."""
-        if not self.table_spec.has_field(field_key) or self.table_spec.field(field_key).type != "attachment":
+        if (not self.table_spec.has_field(field_key) or self.table_spec.field(field_key).type != "attachment"
+                or not self.field_access().shows(field_key)):
             abort(404)
         filters = self.datamodel.get_filters().add_filter(field_key, self.datamodel.FilterEqual, stored)
         count, _ = self.datamodel.query(filters.get_joined_filters(self._base_filters), page_size=1, page=0)

@@ -1,0 +1,87 @@
+"""Field rules on Flask-AppBuilder's views and APIs: each request is answered from a variant of the
+view built for the user's field access.
+
+Flask-AppBuilder builds column lists, forms, filters and REST schemas once per view. Hiding a field
+only in a template would still let a save write NULL into it and a crafted request read or write
+it, so for every distinct field access (crm.security.gate.field_access) the view is built again
+with the hidden fields left out everywhere and the read-only ones left out of what is written.
+The registered view reads those attributes from the variant of the current request.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import has_request_context
+
+from crm.models.build import BuiltModels
+from crm.security.gate import FULL_ACCESS, FieldAccess, request_field_access
+from crm.spec.model import TableSpec
+
+# Attributes Flask-AppBuilder reads while serving a request, built from the column lists.
+VIEW_ATTRIBUTES = frozenset({
+    "list_columns", "show_columns", "add_columns", "edit_columns", "search_columns", "order_columns",
+    "_filters", "add_form", "edit_form", "search_form"})
+API_ATTRIBUTES = frozenset({
+    "list_columns", "show_columns", "add_columns", "edit_columns", "search_columns", "order_columns",
+    "_filters", "list_select_columns", "show_select_columns",
+    "list_model_schema", "show_model_schema", "add_model_schema", "edit_model_schema"})
+
+_lock = threading.Lock()
+
+
+class FieldRulesMixin:
+    """Answers the attributes in `field_rule_attributes` from the variant for the request's user."""
+
+    table_spec: TableSpec
+    models: BuiltModels
+    field_rule_attributes: frozenset[str] = frozenset()
+    is_variant = False
+
+    def __getattribute__(self, name: str) -> Any:
+        cls = type(self)
+        if name in cls.field_rule_attributes and not cls.is_variant and has_request_context():
+            variant = object.__getattribute__(self, "variant_for_request")()
+            if variant is not None:
+                return getattr(variant, name)
+        return object.__getattribute__(self, name)
+
+    def field_access(self) -> FieldAccess:
+        """Return the current user's access to this view's table."""
+        return request_field_access(self.models, self.table_spec.key)
+
+    def variant_for_request(self) -> Any | None:
+        """Return the variant for the current user's field access; None when nothing is withheld."""
+        access = self.field_access()
+        if access == FULL_ACCESS:
+            return None
+        variants = self.__dict__.setdefault("_field_rule_variants", {})
+        if access not in variants:
+            with _lock:
+                if access not in variants:
+                    variants[access] = self.build_variant(access)
+        return variants[access]
+
+    def build_variant(self, access: FieldAccess) -> Any:
+        """Return a new, unregistered instance of this view built with `access`'s column lists."""
+        cls = type(self)
+        attrs: dict[str, Any] = {"is_variant": True}
+        for name, keep in (("list_columns", access.shown), ("show_columns", access.shown),
+                           ("search_columns", access.shown), ("order_columns", access.shown),
+                           ("add_columns", access.writable), ("edit_columns", access.writable)):
+            attrs[name] = keep(getattr(cls, name) or [])
+        all_columns = [f.key for f in self.table_spec.fields]
+        # Flask-AppBuilder reads an empty list as "all columns": exclude them all instead.
+        for name in ("search", "add", "edit", "show"):
+            if not attrs[f"{name}_columns"]:
+                attrs[f"{name}_exclude_columns"] = all_columns
+        if not attrs["list_columns"]:
+            attrs["list_columns"] = [self.table_spec.title]
+        if not attrs["order_columns"]:
+            attrs["order_columns"] = [self.table_spec.title]
+        variant = type(cls.__name__, (cls,), attrs)()
+        self.finish_variant(variant)
+        return variant
+
+    def finish_variant(self, variant: Any) -> None:
+        """Complete what Flask-AppBuilder does for a view only when it is registered."""
