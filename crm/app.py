@@ -20,6 +20,7 @@ from crm.web.accounts import CrmSecurityManager
 from crm.web.errors import register_error_pages
 from crm.web.home import HomeView, register_template_helpers
 from crm.web.register import register_screens
+from crm.web.review import register_review_screen
 from crm.web.translations import compiled_translations_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -60,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
         register_screens(appbuilder, models)
+        register_review_screen(appbuilder)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
     app.extensions["crm"] = CrmState(schema, models, db, sync, new_admin)

@@ -210,25 +210,23 @@ def permissions() -> None:
 
 
 @permissions.command("review")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the review to FILE.csv or FILE.txt.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the review to FILE.pdf, FILE.csv or FILE.txt.")
 def permissions_review(output: str | None) -> None:
     """Print (or write) every role's rights and every user's roles, with the changes since the last review."""
-    import datetime
-
-    from crm.security.review import (build_review, diff_reviews, previous_review, render_csv, render_text,
-                                     save_review)
+    from crm.reports.permission_review import render_review_pdf
+    from crm.security.review import render_csv, render_text, take_review
     suffix = Path(output).suffix.lower() if output else ".txt"
-    if suffix not in (".csv", ".txt"):
-        click.echo(f"Error: -o {output}: write a .csv or .txt file (PDF comes with the PDF reports)", err=True)
+    if suffix not in (".pdf", ".csv", ".txt"):
+        click.echo(f"Error: -o {output}: write a .pdf, .csv or .txt file", err=True)
         sys.exit(2)
     app = _create_app()
-    now = datetime.datetime.now().replace(microsecond=0)
     with app.app_context():
-        review = build_review(app.extensions["crm"].schema, app.appbuilder.sm.get_all_users())
-        with app.extensions["crm"].db.engine.begin() as conn:
-            changes = diff_reviews(previous_review(conn), review)
-            save_review(conn, review, now)
-    if suffix == ".csv":
+        review, changes, now = take_review(app.extensions["crm"].db.engine, app.extensions["crm"].schema,
+                                           app.appbuilder.sm.get_all_users(), save=True)
+    if suffix == ".pdf":
+        Path(output).write_bytes(render_review_pdf(review, changes, now, app.config.get("CRM_PDF_FONT")))  # type: ignore[arg-type]
+    elif suffix == ".csv":
         Path(output).write_text(render_csv(review, changes), encoding="utf-8-sig")  # type: ignore[arg-type]
     elif output:
         Path(output).write_text(render_text(review, changes, now), encoding="utf-8")

@@ -9,7 +9,8 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 ENV_SETTINGS = ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_SECRET_KEY", "CRM_ADMIN_USERNAME",
-                "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SCHEMA_AUTO_APPLY")
+                "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SCHEMA_AUTO_APPLY",
+                "CRM_PDF_FONT")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -31,6 +32,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
                                        / "migrations")),
         # 1: apply safe schema changes at start-up; 0: run only the reviewed revision files.
         "CRM_SCHEMA_AUTO_APPLY": str(settings.get("CRM_SCHEMA_AUTO_APPLY", "1")) not in ("0", "false", "no"),
+        # A TrueType font file that draws Chinese, embedded in PDFs (default: a system font if found).
+        "CRM_PDF_FONT": settings.get("CRM_PDF_FONT"),
     }
     config.update(FLASK_DEFAULTS)
     config.update({k: v for k, v in overrides.items() if k not in config or k in FLASK_DEFAULTS})

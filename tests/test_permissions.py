@@ -250,6 +250,12 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
     assert "role,sales,customer,read create update,own (owner),,credit_limit payment_terms" in rows
     assert "role,sales,product,read,all,formula," in rows
     assert "user,wangwu,finance,yes,,," in rows
+    crm("permissions", "review", "-o", str(tmp_path / "review.pdf"))
+    words = pdf_text((tmp_path / "review.pdf").read_bytes())
+    assert "no change since the previous review" in words and "lisi" in words and "wangwu" in words
+    refused = subprocess.run([sys.executable, "-m", "crm.cli", "permissions", "review", "-o", "review.docx"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert (refused.returncode, refused.stderr) == (2, "Error: -o review.docx: write a .pdf, .csv or .txt file\n")
 
 
 def test_a_write_may_not_move_a_record_out_of_reach(loaded: Any) -> None:
@@ -320,3 +326,107 @@ def test_a_catalogue_without_a_grant_is_pickable_by_title(make_app: Any, schema_
 def test_the_generic_file_download_is_closed(loaded: Any) -> None:
     browser = Browser(loaded, "zhangwei", "demo12345")
     assert browser.get("/t/customer/download/x__secret.pdf").status_code == 404
+
+
+REGIONS = """
+choices:
+  region:
+    - {key: east, label: 华东}
+    - {key: south, label: 华南}
+    - {key: north, label: 华北}
+tables:
+  staff:
+    label: {zh: 员工区域, en: Staff regions}
+    title: person
+    fields:
+      person: {type: user, required: true}
+      region: {type: choice, options: region, required: true}
+  account:
+    label: {zh: 客户, en: Account}
+    fields:
+      name: {type: string, required: true}
+      region: {type: choice, options: region}
+roles:
+  regional:
+    tables:
+      account: {can: [read, create, update], rows: {region: {user: staff.region}}}
+"""
+
+
+def test_rows_can_match_values_the_user_has_in_another_table(make_app: Any, tmp_path: Path) -> None:
+    from crm.security.users import add_user
+    schema = tmp_path / "regions"
+    schema.mkdir()
+    (schema / "s.yaml").write_text(REGIONS, encoding="utf-8")
+    app = make_app(schema_dir=schema)
+    with app.app_context():
+        ids = {name: add_user(app.appbuilder, name, "regional", PASSWORD).id for name in ("li", "wu")}
+    admin = Api(app)
+    for person, region in (("li", "east"), ("li", "south"), ("wu", "north")):
+        assert admin.post("/api/v1/staff/", json={"person": ids[person], "region": region}).status_code == 201
+    for name, region in (("东方化工", "east"), ("南方化工", "south"), ("北方化工", "north"), ("无区域", None)):
+        admin.post("/api/v1/account/", json={"name": name, "region": region})
+    li = Api(app, "li", PASSWORD)
+    assert sorted(r["name"] for r in li.get("/api/v1/account/").json["result"]) == ["东方化工", "南方化工"]
+    assert [r["name"] for r in Api(app, "wu", PASSWORD).get("/api/v1/account/").json["result"]] == ["北方化工"]
+    refused = li.post("/api/v1/account/", json={"name": "越区客户", "region": "north"})
+    assert refused.status_code == 422
+    assert li.post("/api/v1/account/", json={"name": "华南新客户", "region": "south"}).status_code == 201
+    # moving li out of the south region takes the southern accounts out of li's reach at once
+    south = admin.get("/api/v1/staff/?q=(filters:!((col:region,opr:eq,value:south)))").json["result"][0]["id"]
+    assert admin.delete(f"/api/v1/staff/{south}").status_code == 200
+    assert [r["name"] for r in li.get("/api/v1/account/").json["result"]] == ["东方化工"]
+
+
+def test_user_value_rule_mistakes_are_reported() -> None:
+    from crm.spec import load_schema_text
+    bad = REGIONS.replace("{region: {user: staff.region}}", "{region: {user: staff.regoin}}") + \
+        "  other:\n    tables:\n      account: {can: [read], rows: {name: {user: staff.region}}}\n" \
+        "  third:\n    tables:\n      account: {can: [read], rows: {region: {user: account.region}}}\n"
+    with pytest.raises(SchemaError) as caught:
+        load_schema_text({"s.yaml": bad})
+    report = str(caught.value)
+    assert "s.yaml:22: roles.regional.tables.account.rows.region.user: 'regoin' is not a field of staff\n" \
+           "    hint: did you mean 'region'? known fields: person, region" in report
+    assert "s.yaml:25: roles.other.tables.account.rows.name.user: 'name' is a string field but staff.region " \
+           "is a choice field\n    hint: match fields of the same type and options" in report
+    assert "s.yaml:28: roles.third.tables.account.rows.region.user: account needs exactly one user field to " \
+           "say whose row it is; it has 0" in report
+
+
+def pdf_text(body: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(body)).pages)
+
+
+def test_the_review_screen_shows_saves_and_downloads_the_review(loaded: Any) -> None:
+    browser = Browser(loaded)
+    page = browser.get("/permissions/review/")
+    assert page.status_code == 200
+    text = page.text
+    assert "权限复核" in text and "还没有记录过复核" in text and "first review: nothing to compare with" in text
+    assert "<td>formula, process_notes</td>" in text and "<td>credit_limit, payment_terms</td>" in text
+    assert "u_sales" in text
+    saved = browser.submit("/permissions/review/", {}, post_url="/permissions/review/save", follow_redirects=True)
+    assert "的权限复核" in saved.text and "no change since the previous review" in saved.text
+    pdf = browser.get("/permissions/review.pdf")
+    assert pdf.headers["Content-Type"] == "application/pdf" and pdf.data.startswith(b"%PDF")
+    words = pdf_text(pdf.data)
+    assert "权限复核 Permission review" in words and "formula, process_notes" in words and "u_sales" in words
+    csv_file = browser.get("/permissions/review.csv")
+    assert csv_file.data.decode("utf-8-sig").startswith("section,role / user,")
+    for role in DEFAULT.roles:  # no role but admin may open it
+        assert Browser(loaded, f"u_{role}", PASSWORD).get("/permissions/review/").status_code == 403
+
+
+def test_the_review_pdf_holds_the_review_in_chinese_and_english() -> None:
+    import datetime
+
+    from crm.reports.permission_review import render_review_pdf
+    from crm.security.review import build_review
+    review = build_review(DEFAULT, [])
+    words = pdf_text(render_review_pdf(review, ["+ user 张伟 (sales)"], datetime.datetime(2026, 11, 27, 9, 30)))
+    assert "权限复核 Permission review · 2026-11-27 09:30" in words
+    assert "+ user 张伟 (sales)" in words and "own (customer.owner)" in words

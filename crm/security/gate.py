@@ -68,10 +68,23 @@ def row_condition(models: BuiltModels, table_key: str, user: Any, verb: str = "r
 def rule_condition(models: BuiltModels, table_key: str, rule: RowRule, user: Any) -> Any:
     """Return the condition of one row rule for `user` on `table_key`."""
     model = models.model(table_key)
+    if rule.kind == "values" and rule.user_values:
+        return getattr(model, rule.field or "").in_(user_values(models, rule.user_values, user.id))
     if rule.kind == "values":
         return getattr(model, rule.field or "").in_(rule.values)
     path = (rule.field or own_field(models.schema, table_key)).split(".")
     return own_condition(models, table_key, path, user.id)
+
+
+def user_values(models: BuiltModels, source: str, user_id: int) -> Any:
+    """Return the subquery of the values `<table>.<field>` holds in the rows of that table whose user
+    field is `user_id` (the schema check makes sure there is exactly one user field)."""
+    table_key, _, field_key = source.partition(".")
+    spec = models.schema.table(table_key)
+    table = models.metadata.tables[naming.table_name_for(table_key)]
+    owner = table.c[naming.column_name_for(spec.field(own_field(models.schema, table_key)))]
+    column = table.c[naming.column_name_for(spec.field(field_key))]
+    return sa.select(column).where(owner == user_id, column.is_not(None))
 
 
 def own_field(schema: SchemaSpec, table_key: str) -> str:

@@ -32,6 +32,8 @@ def row_scope(rule: Any) -> str:
         return "all"
     if rule.kind == "own":
         return f"own ({rule.field})" if rule.field else "own"
+    if rule.user_values:
+        return f"{rule.field} in the user's {rule.user_values}"
     return f"{rule.field} in {', '.join(rule.values)}"
 
 
@@ -132,3 +134,24 @@ def previous_review(conn: sa.Connection) -> dict[str, Any] | None:
 def save_review(conn: sa.Connection, review: dict[str, Any], taken_on: datetime.datetime) -> None:
     REVIEW_TABLE.create(conn, checkfirst=True)
     conn.execute(REVIEW_TABLE.insert().values(taken_on=taken_on, snapshot=json.dumps(review, ensure_ascii=False)))
+
+
+def take_review(engine: sa.Engine, schema: SchemaSpec, users: list[Any], save: bool
+                ) -> tuple[dict[str, Any], list[str], datetime.datetime]:
+    """Return (review, changes since the last saved review, time taken); with `save`, keep it for the next."""
+    now = datetime.datetime.now().replace(microsecond=0)
+    review = build_review(schema, users)
+    with engine.begin() as conn:
+        changes = diff_reviews(previous_review(conn), review)
+        if save:
+            save_review(conn, review, now)
+    return review, changes, now
+
+
+def saved_reviews(engine: sa.Engine, limit: int = 20) -> list[datetime.datetime]:
+    """Return when the last `limit` reviews were saved, newest first."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(REVIEW_TABLE.name):
+            return []
+        query = sa.select(REVIEW_TABLE.c.taken_on).order_by(REVIEW_TABLE.c.id.desc()).limit(limit)
+        return list(conn.execute(query).scalars())

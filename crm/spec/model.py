@@ -120,11 +120,13 @@ class TableSpec:
 @dataclass(frozen=True)
 class RowRule:
     """Which rows of a table a role reaches: all, own (a user field, maybe through links, is me), or
-    those whose field has one of `values`."""
+    those whose field has one of `values`, or one of the values the user has in `user_values`
+    (e.g. staff.region: the regions in the user's rows of the staff table)."""
 
     kind: str  # "all" | "own" | "values"
     field: str | None = None  # own: a user field or a dotted path through links; values: the field
     values: tuple[str, ...] = ()
+    user_values: str | None = None  # values: "<table>.<field>", read from that table's rows of the user
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,13 @@ def parse_rows(parser: Parser, node: Node, path: str) -> RowRule | None:
             return RowRule("own", field=target) if target else None
         if value.is_list:
             return RowRule("values", field=key, values=tuple(str(v) for v in value.plain()))
+        if value.is_map and set(value.value) == {"user"}:
+            source = parser.text(value.value["user"], f"{path}.{key}.user")
+            return RowRule("values", field=key, user_values=source) if source else None
         return RowRule("values", field=key, values=(str(value.plain()),))
     parser.error(node, path, f"expected a row rule, got {describe(node)}",
-                 "write all, own, {own: salesperson}, {own: customer.owner} or {region: [华东, 华南]}")
+                 "write all, own, {own: salesperson}, {own: customer.owner}, {region: [华东, 华南]} "
+                 "or {region: {user: staff.region}}")
     return None
 
 
@@ -196,7 +200,34 @@ def check_row_rule(schema: SchemaSpec, grant: TableGrant, path: str) -> list[Iss
         keys = [f.key for f in table.fields]
         return [Issue(grant.file, line, f"{path}.rows", f"'{rule.field}' is not a field of {grant.table}",
                       did_you_mean(rule.field or "", keys, "fields"))]
+    if rule.kind == "values" and rule.user_values:
+        problem = user_values_problem(schema, table.field(rule.field or ""), rule.user_values)
+        return [Issue(grant.file, line, f"{path}.rows.{rule.field}.user", *problem)] if problem else []
     return []
+
+
+def user_values_problem(schema: SchemaSpec, target: Any, source: str) -> tuple[str, str] | None:
+    """Return (message, hint) when `source` is not a `<table>.<field>` whose table has one user field
+    (saying whose row it is) and whose field holds the same kind of values as `target`."""
+    hint = "write {region: {user: staff.region}}: a table with one user field, and its field holding the values"
+    table_key, _, field_key = source.partition(".")
+    tables = [t.key for t in schema.tables]
+    if table_key not in tables or not field_key:
+        return (f"'{source}' is not <table>.<field>", did_you_mean(table_key, tables, "tables") if field_key else hint)
+    table = schema.table(table_key)
+    if not table.has_field(field_key):
+        return (f"'{field_key}' is not a field of {table_key}",
+                did_you_mean(field_key, [f.key for f in table.fields], "fields"))
+    users = [f.key for f in table.fields if f.type == "user"]
+    if len(users) != 1:
+        return (f"{table_key} needs exactly one user field to say whose row it is; it has {len(users)}", hint)
+    spec = table.field(field_key)
+    if target.type in ("multi_choice", "text", "attachment", "link", "user"):
+        return f"rows cannot match the {target.type} field '{target.key}' against the user's values", hint
+    if spec.type != target.type or (spec.choices and target.choices and spec.choices.keys != target.choices.keys):
+        return (f"'{target.key}' is a {target.type} field but {source} is a {spec.type} field"
+                + (" with other options" if spec.type == target.type else ""), "match fields of the same type and options")
+    return None
 
 
 def own_path_problem(schema: SchemaSpec, table: Any, dotted: str) -> tuple[str, str] | None:

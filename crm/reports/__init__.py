@@ -1,0 +1,1 @@
+"""PDF rendering with reportlab: fonts that draw Chinese, and the documents built from plain data."""
