@@ -13,6 +13,8 @@ from flask_wtf.csrf import CSRFProtect
 from crm.config import load_config, secret_key
 from crm.dbsync.sync import SyncResult, sync_schema
 from crm.models.build import BuiltModels, build_models
+from crm.models.encryption import check_keys_open_stored_values, install_encryption
+from crm.security.crypto import Keyring, keyring_for
 from crm.security.roles import sync_roles
 from crm.security.users import ensure_admin
 from crm.spec import SchemaSpec, load_schema
@@ -33,6 +35,7 @@ class CrmState:
     schema: SchemaSpec
     models: BuiltModels
     db: Any
+    keyring: Keyring
     sync: SyncResult = field(default_factory=SyncResult)
     new_admin: tuple[str, str] | None = None
 
@@ -46,8 +49,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = load_config(config)
     schema = load_schema(settings["CRM_SCHEMA_DIR"])
     Path(settings["CRM_INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    ring = keyring_for(settings)
     sync = sync_schema(settings["CRM_DATABASE_URL"], schema, Path(settings["CRM_MIGRATIONS_DIR"]),
-                       auto_apply=settings["CRM_SCHEMA_AUTO_APPLY"], export_dir=Path(settings["CRM_EXPORT_DIR"]))
+                       auto_apply=settings["CRM_SCHEMA_AUTO_APPLY"], export_dir=Path(settings["CRM_EXPORT_DIR"]),
+                       ring=ring)
     app = Flask("crm", instance_path=settings["CRM_INSTANCE_DIR"], root_path=str(PACKAGE_DIR))
     app.config.update(settings)
     app.config["SECRET_KEY"] = secret_key(settings)
@@ -60,11 +65,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         appbuilder = AppBuilder(indexview=HomeView, security_manager_class=CrmSecurityManager)
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
+        install_encryption(models, ring)
+        check_keys_open_stored_values(db.session, models, ring)
         register_screens(appbuilder, models)
         register_review_screen(appbuilder)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
-    app.extensions["crm"] = CrmState(schema, models, db, sync, new_admin)
+    app.extensions["crm"] = CrmState(schema, models, db, ring, sync, new_admin)
     register_template_helpers(app)
     register_error_pages(app)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from crm.spec import SchemaError, load_schema
+from crm.security.crypto import KeyProblem
 
 
 def _create_app(**overrides: Any) -> Any:
@@ -20,6 +21,9 @@ def _create_app(**overrides: Any) -> Any:
         sys.exit(1)
     except SchemaChangesPending as exc:
         click.echo(f"The database was not changed and the panel did not start: {exc}", err=True)
+        sys.exit(1)
+    except KeyProblem as exc:
+        click.echo(f"Encryption keys: {exc}", err=True)
         sys.exit(1)
 
 
@@ -236,6 +240,66 @@ def permissions_review(output: str | None) -> None:
         click.echo(f"Wrote {output}; changes since the previous review:")
         for line in changes:
             click.echo(f"  {line}")
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys of the encrypted fields: add one, rotate to it, check every value."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Add a new first key (it encrypts from now on; the others still decrypt). Then run 'crm keys rotate'."""
+    from crm.config import load_config
+    from crm.security.crypto import KEY_FILE, KEYS_SETTING, load_keyring, new_key, write_key_file
+    settings = load_config()
+    key = new_key()
+    if settings.get("CRM_ENCRYPTION_KEYS"):
+        click.echo(f"{KEYS_SETTING} is set, so the key file is not used. Put this key first in it, keep the "
+                   f"others after it, restart, then run 'crm keys rotate':\n{key.text()}")
+        return
+    folder = Path(settings["CRM_INSTANCE_DIR"])
+    ring = load_keyring(None, folder, create=True)
+    write_key_file(folder / KEY_FILE, [key, *ring.keys])
+    click.echo(f"Added key {key.id} first in {folder / KEY_FILE} (keys: {', '.join(k.id for k in [key, *ring.keys])}). "
+               "Restart the panel, then run 'crm keys rotate'.")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every value under the first key, in batches; safe to run again after an interruption."""
+    from crm.security.keys import check_values, rotate_values
+    app = _create_app()
+    state = app.extensions["crm"]
+    with app.app_context():
+        engine = state.db.engine
+    report = rotate_values(engine, state.models, state.keyring, progress=click.echo)
+    after = check_values(engine, state.models, state.keyring)
+    click.echo(f"Re-encrypted {report.rewritten:,} values under key {state.keyring.primary.id}.")
+    old = [k.id for k in state.keyring.keys[1:] if not after.per_key.get(k.id)]
+    if old:
+        click.echo(f"No value uses {', '.join(old)} any more: remove {'it' if len(old) == 1 else 'them'} from the "
+                   "keys once your backups no longer need it.")
+    for line in report.failures:
+        click.echo(f"  not rotated: {line}", err=True)
+    sys.exit(1 if report.failures else 0)
+
+
+@keys.command("check")
+def keys_check() -> None:
+    """Decrypt every encrypted value; list those that do not decrypt (exit 1 when any)."""
+    from crm.security.keys import check_values
+    app = _create_app()
+    state = app.extensions["crm"]
+    with app.app_context():
+        report = check_values(state.db.engine, state.models, state.keyring)
+    counts = ", ".join(f"{count:,} under key {key}" for key, count in sorted(report.per_key.items())) or "no values"
+    click.echo(f"Encrypted values that decrypt: {counts}.")
+    for line in report.failures:
+        click.echo(f"  does not decrypt: {line}", err=True)
+    if report.failures:
+        click.echo(f"{len(report.failures)} values do not decrypt.", err=True)
+        sys.exit(1)
 
 
 @main.group()

@@ -10,7 +10,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 ENV_SETTINGS = ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_SECRET_KEY", "CRM_ADMIN_USERNAME",
                 "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SCHEMA_AUTO_APPLY",
-                "CRM_PDF_FONT")
+                "CRM_PDF_FONT", "CRM_ENCRYPTION_KEYS")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -34,6 +34,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CRM_SCHEMA_AUTO_APPLY": str(settings.get("CRM_SCHEMA_AUTO_APPLY", "1")) not in ("0", "false", "no"),
         # A TrueType font file that draws Chinese, embedded in PDFs (default: a system font if found).
         "CRM_PDF_FONT": settings.get("CRM_PDF_FONT"),
+        # Keys of encrypted fields, comma-separated (the first encrypts); default: instance/encryption.keys.
+        "CRM_ENCRYPTION_KEYS": settings.get("CRM_ENCRYPTION_KEYS"),
     }
     config.update(FLASK_DEFAULTS)
     config.update({k: v for k, v in overrides.items() if k not in config or k in FLASK_DEFAULTS})

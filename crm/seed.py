@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from crm.demo import build_demo_rows
 from crm.models import naming
+from crm.models.encryption import seal
 from crm.security.users import add_user
 
 # (login, family name, given name, role); the sales users own the demo customers and orders.
@@ -36,7 +37,7 @@ def load_demo_data(app: Any, seed: int = 2024, scale: float = 1.0) -> dict[str, 
         counts = {}
         try:
             for table_key, table_rows in rows.items():
-                ids[table_key] = insert_rows(session, models, table_key, table_rows, ids)
+                ids[table_key] = insert_rows(session, models, table_key, table_rows, ids, state.keyring)
                 counts[table_key] = len(table_rows)
             session.commit()
         except BaseException:
@@ -61,8 +62,11 @@ def demo_user_ids(app: Any) -> list[int]:
 
 
 def insert_rows(session: Any, models: Any, table_key: str, rows: list[dict[str, Any]],
-                ids: dict[str, list[int]]) -> list[int]:
-    """Insert rows (links given as indexes into earlier tables); return the new ids in order."""
+                ids: dict[str, list[int]], ring: Any) -> list[int]:
+    """Insert rows (links given as indexes into earlier tables); return the new ids in order.
+
+    Encrypted fields are sealed once the ids are known (their ciphertext is bound to the record).
+    """
     table_spec = models.schema.table(table_key)
     table = models.metadata.tables[naming.table_name_for(table_key)]
     batch = []
@@ -72,9 +76,17 @@ def insert_rows(session: Any, models: Any, table_key: str, rows: list[dict[str, 
             value = row.get(f.key)
             if f.type == "link" and value is not None:
                 value = ids[f.to or ""][value]
-            values[naming.column_name_for(f)] = value
+            values[naming.column_name_for(f)] = None if f.encrypted else value
         batch.append(values)
     if not batch:
         return []
     statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(session.scalars(statement, batch))
+    new_ids = list(session.scalars(statement, batch))
+    for spec in (f for f in table_spec.fields if f.encrypted):
+        column = table.c[naming.column_name_for(spec)]
+        sealed = [{"row_id": row_id, "value": seal(ring, table_key, spec, row_id, row.get(spec.key))}
+                  for row_id, row in zip(new_ids, rows) if row.get(spec.key) is not None]
+        if sealed:
+            session.execute(table.update().where(table.c.id == sa.bindparam("row_id"))
+                            .values({column.name: sa.bindparam("value")}), sealed)
+    return new_ids

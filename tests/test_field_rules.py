@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from conftest import Api, Browser
 from crm.models import naming
+from crm.models.encryption import seal
 from crm.spec import load_schema
 
 DEFAULT = load_schema(Path(__file__).resolve().parent.parent / "schema")
@@ -58,11 +59,15 @@ def marked(app: Any) -> Any:
     with app.app_context():
         models = app.extensions["crm"].models
         session = app.appbuilder.session
+        ring = app.extensions["crm"].keyring
         for table, f in hidden_somewhere():
             column = models.metadata.tables[naming.table_name_for(table.key)].c[naming.column_name_for(f)]
-            if isinstance(column.type, (sa.String, sa.Text)) and f.type != "attachment":
-                session.execute(column.table.update().values({column: sa.literal(f"{MARK}-{f.key}-") +
-                                                              sa.cast(column.table.c.id, sa.String(20))}))
+            if not isinstance(column.type, (sa.String, sa.Text)) or f.type == "attachment":
+                continue
+            for (row_id,) in session.execute(sa.select(column.table.c.id)).all():
+                value = f"{MARK}-{f.key}-{row_id}"
+                stored = seal(ring, table.key, f, row_id, value) if f.encrypted else value
+                session.execute(column.table.update().where(column.table.c.id == row_id).values({column: stored}))
         session.commit()
         for role in DEFAULT.roles:
             add_user(app.appbuilder, f"u_{role}", role, PASSWORD)
@@ -174,7 +179,9 @@ def test_filtering_or_sorting_by_a_hidden_field_is_refused(marked: Any) -> None:
         page = browser.get(url)
         assert page.status_code == 400 and "您的角色看不到字段“配方成分”，不能按它排序或筛选" in page.text, url
     rnd = Browser(marked, "u_rnd", PASSWORD)
-    assert rnd.get(f"/t/product/list/?_oc_{view}=formula&_od_{view}=asc").status_code == 200
+    assert rnd.get(f"/t/product/list/?_oc_{view}=name&_od_{view}=asc").status_code == 200
+    encrypted = rnd.get(f"/t/product/list/?_oc_{view}=formula&_od_{view}=asc")  # never by ciphertext
+    assert encrypted.status_code == 400 and "这个列表不能按“配方成分”排序" in encrypted.text
 
 
 def test_a_crafted_write_of_a_hidden_or_read_only_field_changes_nothing(marked: Any) -> None:

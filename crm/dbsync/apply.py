@@ -17,9 +17,10 @@ from alembic.operations import Operations
 
 from crm.models import naming
 from crm.models.build import ON_DELETE_SQL, build_column, build_table, cyclic_links
+from crm.models.encryption import INDEX_PREFIX, is_sealed, seal
 from crm.spec.model import SchemaSpec
 
-from .rows import RowCheck, convert
+from .rows import RowCheck, convert, keyring
 from .state import spec_from_state, storage_of, table_spec_from_states
 
 USER_TABLE = "ab_user"
@@ -249,7 +250,9 @@ class Applier:
             return
         if self.resuming and not self.has_column(table, temp) and self.converted_already(table_key, old, new):
             return
-        self.backup(table)
+        encrypting = storage_of(new) == "encrypted"
+        if "encrypted" not in (storage_of(old), storage_of(new)):
+            self.backup(table)  # never a plaintext copy of values being encrypted (the change is lossless)
         spec = spec_from_state(new)
         self.add_column(table_key, new, name=temp)
         check = RowCheck(self.conn, table_spec_from_states(table_key, [old]), old, table)
@@ -260,6 +263,8 @@ class Applier:
             if not ok and step.get("resolution") != "clear":
                 raise ValueError(f"{table_key}.{new['key']}: row id {row_id} no longer converts; plan again")
             if converted is not None and ok:
+                if encrypting:
+                    converted = seal(keyring(), table_key, spec, row_id, converted)
                 updates.append({"row_id": row_id, "value": converted})
         if updates:
             self.conn.execute(target.update().where(target.c.id == sa.bindparam("row_id"))
@@ -270,9 +275,14 @@ class Applier:
 
     def converted_already(self, table_key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
         """Return True when the column already stores the new kind of value (the change completed)."""
-        if storage_of(old) == storage_of(new):
+        if storage_of(old) == storage_of(new) and old.get("searchable") == new.get("searchable"):
             return False
         table = naming.table_name_for(table_key)
+        if "encrypted" in (storage_of(old), storage_of(new)):
+            column = sa.table(table, sa.column(new["column"])).c[new["column"]]
+            sample = self.conn.execute(sa.select(column).where(column.is_not(None)).limit(1)).scalar()
+            return sample is None or (is_sealed(sample) == (storage_of(new) == "encrypted")
+                                      and str(sample).startswith(INDEX_PREFIX) == bool(new.get("searchable")))
         live = next(c["type"] for c in self.inspector().get_columns(table) if c["name"] == new["column"])
         return live_storage(live) == storage_of(new)
 

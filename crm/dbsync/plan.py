@@ -273,7 +273,11 @@ class Planner:
         if before["type"] != new["type"] or (old_target != new.get("to") and new["type"] == "link"):
             self.plan_type_change(table, spec, before, new, check)
             return
-        if before["max_length"] and new["max_length"] and new["max_length"] != before["max_length"]:
+        if (bool(before.get("encrypted")), bool(before.get("searchable"))) != (spec.encrypted, spec.searchable):
+            self.plan_converted(table, spec, before, new, check, encryption_words(name, before, spec), review=False)
+            return
+        if (before["max_length"] and new["max_length"] and new["max_length"] != before["max_length"]
+                and storage_of(new) == "varchar"):
             self.plan_length(table, spec, before, new, check)
         if before.get("scale") != new.get("scale") and storage_of(new) == "numeric":
             self.plan_converted(table, spec, before, new, check, f"! change scale of {name}: {before['scale']} → "
@@ -318,7 +322,7 @@ class Planner:
         self.plan_converted(table, spec, before, new, check, words)
 
     def plan_converted(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any], new: dict[str, Any],
-                       check: RowCheck, words: str) -> None:
+                       check: RowCheck, words: str, review: bool = True) -> None:
         """Add a step that rewrites every value in the new definition, refused while some do not fit."""
         found = check_convertible(check, spec)
         data = {"old": before, "field": new}
@@ -328,7 +332,7 @@ class Planner:
                      f"--resolve {table.key}.{spec.key}=clear")
         else:
             self.add("change_type", table.key, spec.key, f"{words} — all {found.total:,} rows convert",
-                     review=True, data=data)
+                     review=review, data=data)
 
     def plan_length(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any], new: dict[str, Any],
                     check: RowCheck) -> None:
@@ -378,3 +382,12 @@ class Planner:
             else:
                 self.add("remove_option", table.key, spec.key, f"- remove option {name}: {key} (no row uses it)",
                          data={"option": key})
+
+
+def encryption_words(name: str, before: dict[str, Any], spec: FieldSpec) -> str:
+    """Return the plan line of a change in how a field is encrypted."""
+    if spec.encrypted and not before.get("encrypted"):
+        return f"~ encrypt {name}" + (" (searchable by exact value)" if spec.searchable else "")
+    if not spec.encrypted:
+        return f"~ decrypt {name} (its values are stored as plain text again)"
+    return f"~ {'add' if spec.searchable else 'drop'} the exact-match search index of {name}"

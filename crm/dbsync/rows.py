@@ -5,9 +5,11 @@ instead of trusting a database's own conversion (SQLite turns 'abc' into 0 witho
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
@@ -16,10 +18,31 @@ import sqlalchemy as sa
 from crm.fields.values import validate_value
 from crm.spec.model import FieldSpec, TableSpec
 
-from .state import storage_of
+from .state import spec_from_state, storage_of
 
 SHOWN_IDS = 10
 BATCH = 2000
+# The keys of encrypted fields while a schema sync runs (crm.dbsync.sync sets them).
+KEYRING: ContextVar[Any] = ContextVar("crm_schema_sync_keyring", default=None)
+
+
+@contextlib.contextmanager
+def using_keyring(ring: Any) -> Iterator[None]:
+    """Make `ring` the keys that plans and steps open and seal encrypted values with."""
+    token = KEYRING.set(ring)
+    try:
+        yield
+    finally:
+        KEYRING.reset(token)
+
+
+def keyring() -> Any:
+    """Return the keys of the running sync; ValueError when the sync was started without them."""
+    ring = KEYRING.get()
+    if ring is None:
+        raise ValueError("this change reads or writes encrypted fields and needs the encryption keys: "
+                         "set CRM_ENCRYPTION_KEYS or keep the instance key file")
+    return ring
 
 
 @dataclass
@@ -43,8 +66,15 @@ class RowCheck:
             rows = self.conn.execute(query).all()
             if not rows:
                 return
-            yield from ((r[0], r[1]) for r in rows)
+            yield from ((r[0], self.opened(r[0], r[1])) for r in rows)
             last = rows[-1][0]
+
+    def opened(self, row_id: int, stored: Any) -> Any:
+        """Return a stored value as plaintext (the value itself unless the field is encrypted)."""
+        if not self.state.get("encrypted") or stored is None:
+            return stored
+        from crm.models.encryption import open_value
+        return open_value(keyring(), self.table.key, spec_from_state(self.state), row_id, stored)
 
 
 @dataclass

@@ -40,7 +40,9 @@ STORAGE = {
 
 
 def storage_of(state: dict[str, Any]) -> str:
-    """Return the storage kind of a field state: 'varchar', 'text', 'integer', 'numeric', ..."""
+    """Return the storage kind of a field state: 'varchar', 'text', 'integer', 'numeric', 'encrypted', ..."""
+    if state.get("encrypted"):
+        return "encrypted"
     return STORAGE.get(state["type"], "varchar")
 
 
@@ -60,6 +62,9 @@ def state_of(spec: FieldSpec) -> dict[str, Any]:
         "options": list(spec.choices.keys) if spec.choices else None,
         "to": spec.to,
         "on_delete": spec.on_delete if spec.is_relation else None,
+        # Only when set, so that the states recorded before encryption existed stay equal.
+        **({"encrypted": True} if spec.encrypted else {}),
+        **({"searchable": True} if spec.searchable else {}),
     }
 
 
@@ -70,7 +75,8 @@ def spec_from_state(state: dict[str, Any]) -> FieldSpec:
     return FieldSpec(key=state["key"], type=state["type"], label=Label(state["key"], state["key"]),
                      required=state["required"], unique=state["unique"], index=state["index"],
                      max_length=state["max_length"], scale=state["scale"], to=state["to"],
-                     on_delete=state["on_delete"] or "restrict", choices=choices)
+                     on_delete=state["on_delete"] or "restrict", choices=choices,
+                     encrypted=bool(state.get("encrypted")), searchable=bool(state.get("searchable")))
 
 
 def table_spec_from_states(table_key: str, states: list[dict[str, Any]]) -> TableSpec:

@@ -18,6 +18,7 @@ from crm.spec.model import SchemaSpec
 from .apply import Applier
 from .lock import locked_connection
 from .plan import Plan, Step, plan_schema
+from .rows import using_keyring
 from .revisions import (end_journal, interrupted_plans, pending_revisions, record_revision, start_journal,
                         upgrade_revision)
 from .state import load_state, save_state
@@ -59,9 +60,12 @@ class SyncResult:
 
 
 def plan_changes(url: str, schema: SchemaSpec, folder: Path | None,
-                 resolutions: dict[str, str] | None = None) -> tuple[Plan, list[str]]:
-    """Return (plan, ids of revision files not yet applied) without changing anything."""
-    with locked_connection(url) as conn:
+                 resolutions: dict[str, str] | None = None, ring: Any = None) -> tuple[Plan, list[str]]:
+    """Return (plan, ids of revision files not yet applied) without changing anything.
+
+    `ring` holds the encryption keys, needed where a change reads or writes encrypted values.
+    """
+    with using_keyring(ring), locked_connection(url) as conn:
         pending = [r.revision for r in pending_revisions(conn, folder)]
         plan = plan_schema(conn, schema, resolutions)
         conn.rollback()
@@ -70,14 +74,15 @@ def plan_changes(url: str, schema: SchemaSpec, folder: Path | None,
 
 def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply: bool = True,
                 include_review: bool = False, resolutions: dict[str, str] | None = None,
-                confirm: Callable[[Plan], bool] | None = None, export_dir: Path | None = None) -> SyncResult:
+                confirm: Callable[[Plan], bool] | None = None, export_dir: Path | None = None,
+                ring: Any = None) -> SyncResult:
     """Apply what the schema needs, under the schema lock, in one transaction; return what was done.
 
     Raises SchemaChangesPending when steps need review (and `include_review` is off), are refused
     by the rows, or when `auto_apply` is off and the YAML asks for more than the revision files.
     """
     result = SyncResult()
-    with locked_connection(url) as conn:
+    with using_keyring(ring), locked_connection(url) as conn:
         Model.metadata.create_all(conn)  # Flask-AppBuilder's tables: users are link targets
         result.cleaned = clean_interrupted(conn)
         result.resumed = finish_interrupted(conn, folder, export_dir)

@@ -14,6 +14,7 @@ from crm.spec.model import FieldSpec, Label
 
 COMMON_KEYS = frozenset({"type", "label", "help", "required", "unique", "default", "readonly", "index",
                          "renamed_from"})
+ENCRYPTION_KEYS = frozenset({"encrypted", "searchable"})
 
 
 def msg(zh: str, en: str) -> Label:
@@ -28,10 +29,11 @@ class ValueType:
     keys: frozenset[str] = frozenset()
     can_be_unique = True
     can_be_indexed = True
+    can_be_encrypted = False
     default_max_length: int | None = None
 
     def allowed_keys(self) -> frozenset[str]:
-        return COMMON_KEYS | self.keys
+        return COMMON_KEYS | self.keys | (ENCRYPTION_KEYS if self.can_be_encrypted else frozenset())
 
     def parse(self, raw: Any, spec: FieldSpec) -> Any:
         """Return `raw` (text or a YAML/JSON value) as this type's Python value; ValueError(Label)."""
@@ -70,12 +72,14 @@ def is_empty(value: Any) -> bool:
 
 class StringType(ValueType):
     name = "string"
+    can_be_encrypted = True
     keys = frozenset({"max_length", "pattern", "pattern_message"})
     default_max_length = 255
 
 
 class TextType(ValueType):
     name = "text"
+    can_be_encrypted = True
     keys = frozenset({"max_length", "pattern", "pattern_message"})
     can_be_unique = False
     can_be_indexed = False
@@ -96,6 +100,7 @@ class RegexType(ValueType):
 
 class EmailType(RegexType):
     name = "email"
+    can_be_encrypted = True
     default_max_length = 254
     regex = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
     bad = msg("不是有效的电子邮件地址,例如 name@example.com",
@@ -104,6 +109,7 @@ class EmailType(RegexType):
 
 class PhoneType(RegexType):
     name = "phone"
+    can_be_encrypted = True
     default_max_length = 32
     regex = re.compile(r"(?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(?:-\d{1,6})?|[48]00-?\d{3}-?\d{4}")
     bad = msg("不是有效的电话号码:手机 13812345678,座机 021-12345678",
@@ -200,6 +206,7 @@ class IntegerType(NumberType):
 
 class DecimalType(NumberType):
     name = "decimal"
+    can_be_encrypted = True
     keys = frozenset({"min", "max", "scale"})
     default_scale = 4
 
@@ -235,6 +242,7 @@ class MoneyType(DecimalType):
 
 class PercentType(DecimalType):
     name = "percent"
+    can_be_encrypted = False
     default_scale = 2
 
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:

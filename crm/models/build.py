@@ -6,12 +6,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import mysql
 
 from crm.fields.types import default_value, field_type
 from crm.spec.model import FieldSpec, SchemaSpec, TableSpec
 
 from . import naming
 
+# Ciphertext is base64, a third longer than the value; MariaDB's TEXT stops at 64 KB.
+ENCRYPTED_STORAGE = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 ON_DELETE_SQL = {"restrict": "RESTRICT", "cascade": "CASCADE", "set_null": "SET NULL"}
 
 
@@ -94,7 +97,7 @@ def build_table(spec: TableSpec, metadata: sa.MetaData, user_table: sa.Table,
 def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table, cyclic: bool = False) -> sa.Column[Any]:
     """Return the column of one field, with its foreign key, uniqueness, index and default."""
     name = naming.column_name_for(spec)
-    args: list[Any] = [name, field_type(spec).column_type(spec)]
+    args: list[Any] = [name, ENCRYPTED_STORAGE if spec.encrypted else field_type(spec).column_type(spec)]
     if spec.is_relation:
         target = user_table.c.id if spec.type == "user" else f"{naming.table_name_for(spec.to or '')}.id"
         # A link in a cycle (customer -> contact -> customer) gets its constraint after both tables exist.

@@ -36,11 +36,19 @@ def role_keys(user: Any) -> list[str]:
     return names
 
 
-def request_verb() -> str:
-    """Return the verb of the endpoint being served (read for lists and pages, update for edits, ...)."""
+def request_verb(table_key: str | None = None) -> str:
+    """Return the verb of the endpoint being served (read for lists and pages, update for edits, ...).
+
+    With `table_key`, only an endpoint of that table's own screen or API counts: the child records
+    listed on a customer's edit page are read, not updated.
+    """
     from .permissions import METHOD_VERBS
     endpoint = request.endpoint or "" if has_request_context() else ""
-    return METHOD_VERBS.get(endpoint.rsplit(".", 1)[-1], "read")
+    view, _, method = endpoint.rpartition(".")
+    if table_key is not None and view not in (naming.view_class_name_for(table_key),
+                                              naming.api_class_name_for(table_key)):
+        return "read"
+    return METHOD_VERBS.get(method, "read")
 
 
 def row_condition(models: BuiltModels, table_key: str, user: Any, verb: str = "read") -> Any | None:
@@ -106,16 +114,26 @@ def own_condition(models: BuiltModels, table_key: str, path: list[str], user_id:
 
 @dataclass(frozen=True)
 class FieldAccess:
-    """The fields of one table a user may not see (hidden) and may see but not write (readonly)."""
+    """The fields of one table a user may not see (hidden), may see but not write (readonly), and
+    encrypted fields they see masked (not revealed: neither written nor searched)."""
 
     hidden: frozenset[str] = frozenset()
     readonly: frozenset[str] = frozenset()
+    masked: frozenset[str] = frozenset()
 
     def shows(self, key: str) -> bool:
         return key.split(".", 1)[0] not in self.hidden
 
     def writes(self, key: str) -> bool:
-        return self.shows(key) and key not in self.readonly
+        return self.shows(key) and key not in self.readonly and key not in self.masked
+
+    def searches(self, key: str) -> bool:
+        """Return True when the user may filter, search or sort by `key` (seen, and not masked)."""
+        return self.shows(key) and key.split(".", 1)[0] not in self.masked
+
+    def searched(self, keys: Iterable[str]) -> list[str]:
+        """Return `keys` without those the user may not filter, search or sort by."""
+        return [k for k in keys if self.searches(k)]
 
     def shown(self, keys: Iterable[str]) -> list[str]:
         """Return `keys` without the hidden ones (a dotted API column counts as its first field)."""
@@ -133,21 +151,25 @@ def field_access(schema: SchemaSpec, table_key: str, user: Any) -> FieldAccess:
     """Return what of `table_key`'s fields `user` may see and write.
 
     A field is shown when any role that reads the table shows it, and writable when any role that
-    creates or updates the table may write it. Without a user (command line, start-up) nothing is
-    withheld: the rules are about people in requests.
+    creates or updates the table may write it — as long as those roles reach the same rows. When
+    they reach different rows (own customers in full, all customers without credit limits), one
+    role's fields must not show on the other's rows, so only what every such role allows counts.
+    Without a user (command line, start-up) nothing is withheld: the rules are about people in requests.
     """
     if user is None or ADMIN_ROLE in role_keys(user):
         return FULL_ACCESS
-    keys = [f.key for f in schema.table(table_key).fields]
+    table = schema.table(table_key)
+    keys = [f.key for f in table.fields]
     grants = [g for g in (schema.grants_of(r).get(table_key) for r in role_keys(user)) if g and "read" in g.can]
-    shown: set[str] = set()
-    writable: set[str] = set()
-    for grant in grants:
-        visible = grant.shown_fields(keys)
-        shown |= visible
-        if "create" in grant.can or "update" in grant.can:
-            writable |= visible - set(grant.readonly)
-    return FieldAccess(hidden=frozenset(set(keys) - shown), readonly=frozenset(shown - writable))
+    same_rows = len({g.rows or RowRule("all") for g in grants}) <= 1
+    combine = set.union if same_rows else set.intersection
+    writers = [g for g in grants if "create" in g.can or "update" in g.can]
+    shown = combine(*[g.shown_fields(keys) for g in grants]) if grants else set()
+    writable = combine(*[g.shown_fields(keys) - set(g.readonly) for g in writers]) if writers else set()
+    revealed = combine(*[g.shown_fields(keys) if "reveal" in g.can else set() for g in grants]) if grants else set()
+    masked = {f.key for f in table.fields if f.encrypted and f.key in shown and f.key not in revealed}
+    return FieldAccess(hidden=frozenset(set(keys) - shown), readonly=frozenset(shown - writable),
+                       masked=frozenset(masked))
 
 
 def request_field_access(models: BuiltModels, table_key: str) -> FieldAccess:
@@ -179,7 +201,7 @@ class RowRuleFilter(BaseFilter):
         if user is None:
             return query.filter(sa.false())
         condition = (pick_condition(self.models, self.table_key, user) if self.picking
-                     else row_condition(self.models, self.table_key, user, request_verb()))
+                     else row_condition(self.models, self.table_key, user, request_verb(self.table_key)))
         return query if condition is None else query.filter(condition)
 
 

@@ -121,8 +121,19 @@ def check_field_lists(table: TableSpec) -> list[Issue]:
                 issues.append(Issue(table.file, table.line_of("search"), f"{base}.search",
                                     f"'{name}' is a {table.field(name).type} field; keyword search works on "
                                     "text fields", "put it under filters: instead"))
+            elif section in ("search", "filters") and table.field(name).encrypted and not table.field(name).searchable:
+                issues.append(Issue(table.file, table.line_of(section), f"{base}.{section}",
+                                    f"'{name}' is encrypted and not searchable", "add searchable: true to the "
+                                    "field (exact match only), or take it out of " + section))
+    if table.title in keys and table.field(table.title).encrypted:
+        issues.append(Issue(table.file, table.line_of("title"), f"{base}.title", f"the title '{table.title}' "
+                            "cannot be encrypted: records are shown and picked by their title everywhere",
+                            "choose another title field, or do not encrypt this one"))
     if table.order_by:
         name = table.order_by.lstrip("-")
+        if name in keys and table.field(name).encrypted:
+            issues.append(Issue(table.file, table.line_of("order_by"), f"{base}.order_by", f"'{name}' is encrypted; "
+                                "lists cannot be sorted by it", "sort by another field"))
         if name not in keys:
             issues.append(Issue(table.file, table.line_of("order_by"), f"{base}.order_by", f"'{name}' is not a field of "
                                 f"{table.key}", "write a field key, with a leading - for newest first, "

@@ -75,6 +75,8 @@ class FieldSpec:
     on_delete: str = "restrict"
     scale: int | None = None
     renamed_from: str | None = None
+    encrypted: bool = False
+    searchable: bool = False
     file: str = ""
     line: int = 0
 

@@ -227,9 +227,16 @@ class Parser:
         attrs: dict[str, Any] = {"key": key, "type": type_name, "file": node.file, "line": node.line,
                                  "label": self.label(values["label"], f"{path}.label") if "label" in values
                                  else Label(key, key)}
-        for flag in ("required", "unique", "readonly", "index"):
+        for flag in ("required", "unique", "readonly", "index", "encrypted", "searchable"):
             if flag in values:
                 attrs[flag] = self.boolean(values[flag], f"{path}.{flag}")
+        if attrs.get("searchable") and not attrs.get("encrypted"):
+            self.error(values["searchable"], f"{path}.searchable", "searchable applies to encrypted fields",
+                       "add encrypted: true, or remove searchable (plain fields are searchable anyway)")
+        for flag in ("unique", "index"):
+            if attrs.get("encrypted") and attrs.get(flag):
+                self.error(values[flag], f"{path}.{flag}", f"an encrypted field cannot be {flag if flag == 'unique' else 'indexed'}",
+                           "the database only sees ciphertext; use searchable: true for exact-match search")
         if attrs.get("unique") and not vtype.can_be_unique:
             self.error(values["unique"], f"{path}.unique", f"a field of type {type_name} cannot be unique")
         if attrs.get("index") and not vtype.can_be_indexed:

@@ -9,7 +9,7 @@ from .model import Label, RoleSpec, RowRule, SchemaSpec, TableGrant, TableSpec
 from .parse import Parser, did_you_mean, describe
 from .yamlsrc import Node
 
-VERBS = ("read", "create", "update", "delete", "export", "import", "report")
+VERBS = ("read", "create", "update", "delete", "export", "import", "report", "reveal")
 ROLE_KEYS = ("label", "extends", "tables", "help")
 GRANT_KEYS = ("can", "rows", "hide", "readonly", "show_only")
 BUILT_IN_ROLES = ("admin", "public")
@@ -200,6 +200,9 @@ def check_row_rule(schema: SchemaSpec, grant: TableGrant, path: str) -> list[Iss
         keys = [f.key for f in table.fields]
         return [Issue(grant.file, line, f"{path}.rows", f"'{rule.field}' is not a field of {grant.table}",
                       did_you_mean(rule.field or "", keys, "fields"))]
+    if rule.kind == "values" and table.field(rule.field or "").encrypted:
+        return [Issue(grant.file, line, f"{path}.rows", f"'{rule.field}' is encrypted; rows cannot be chosen by it",
+                      "choose rows by a field that is not encrypted")]
     if rule.kind == "values" and rule.user_values:
         problem = user_values_problem(schema, table.field(rule.field or ""), rule.user_values)
         return [Issue(grant.file, line, f"{path}.rows.{rule.field}.user", *problem)] if problem else []

@@ -1,6 +1,7 @@
 """Generated REST APIs: one ModelRestApi class per table, with field rules from the specs."""
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from flask import current_app
@@ -12,10 +13,13 @@ from marshmallow import ValidationError, fields as ma_fields, validates_schema
 from crm.fields.types import SpecApiField
 from crm.models import naming
 from crm.models.build import BuiltModels
+from crm.security.crypto import DecryptFailed
 from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, row_rule_filter
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
+from .encrypted import BlindEqualFilter, MaskedApiField
+from .errors import undecryptable_message
 from .i18n import current_lang
 from .records import DeleteBlocked, check_delete, unique_conflicts
 from .variants import API_ATTRIBUTES, FieldRulesMixin
@@ -86,6 +90,7 @@ class SpecSchemaConverter(Model2SchemaConverter):
 
     for_create = False
     models: BuiltModels
+    masked: frozenset[str] = frozenset()  # fields answered masked (encrypted, not revealed to the user)
 
     def _column2field(self, datamodel: Any, column: Any, nested: bool = True,
                       parent_schema_name: Any = None) -> Any:
@@ -94,6 +99,8 @@ class SpecSchemaConverter(Model2SchemaConverter):
             return super()._column2field(datamodel, column, nested, parent_schema_name)
         if spec.is_relation and (column.children or not nested):
             return super()._column2field(datamodel, column, nested, parent_schema_name)
+        if spec.key in self.masked and datamodel.obj is self.datamodel.obj:
+            return MaskedApiField(spec)
         if spec.is_relation:
             target = datamodel.get_related_model(column.name)
             target_spec = getattr(target, "__table_spec__", None)
@@ -132,13 +139,34 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
     allow_browser_login = False  # JWT only: a session cookie never authorises an API call
     field_rule_attributes = API_ATTRIBUTES
 
+    masked_fields: frozenset[str] = frozenset()
+
+    def masking_attributes(self, access: Any) -> dict[str, Any]:
+        return {"masked_fields": access.masked}
+
     def finish_variant(self, variant: Any) -> None:
         variant._init_model_schemas()
+
+    def _init_properties(self) -> None:
+        super()._init_properties()
+        search = self._filters.get_search_filters()
+        for spec in self.table_spec.fields:
+            if spec.key in search and spec.encrypted:
+                search[spec.key] = [BlindEqualFilter(spec.key, self.datamodel)]
+
+    def _handle_filters_args(self, rison_args: dict[str, Any]) -> Any:
+        # An encrypted field's only filter is exact match; take the usual 'eq' for it.
+        for item in rison_args.get("filters", []) or []:
+            if isinstance(item, dict) and item.get("opr") == "eq" and self.table_spec.has_field(str(item.get("col"))) \
+                    and self.table_spec.field(str(item["col"])).encrypted:
+                item["opr"] = BlindEqualFilter.arg_name
+        return super()._handle_filters_args(rison_args)
 
     def _init_model_schemas(self) -> None:
         # The add schema checks required fields; edits merge the stored record first, so they need not.
         def converter(for_create: bool) -> SpecSchemaConverter:
-            conv = type("Converter", (SpecSchemaConverter,), {"for_create": for_create, "models": self.models})
+            conv = type("Converter", (SpecSchemaConverter,), {"for_create": for_create, "models": self.models,
+                                                              "masked": self.masked_fields})
             return conv(self.datamodel, self.validators_columns)
         self.model2schemaconverter = converter(False)
         self.add_model_schema = converter(True).convert(self.add_columns)
@@ -152,16 +180,27 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session, "update")
 
     def post_headless(self) -> Any:
+        if not self.add_columns:  # a schema of no columns would be read by marshmallow as all of them
+            return self.response_403()
         try:
             return super().post_headless()
         except OutOfReach as exc:
             return self.response_422(message=exc.text(current_lang()))
 
     def put_headless(self, pk: Any) -> Any:
+        if not self.edit_columns:
+            return self.response_403()
         try:
             return super().put_headless(pk)
         except OutOfReach as exc:
             return self.response_422(message=exc.text(current_lang()))
+
+    def response_500(self, message: str | None = None) -> Any:
+        # FAB's @safe answers every error with "Fatal error"; a value that does not decrypt says which.
+        error = sys.exc_info()[1]
+        if isinstance(error, DecryptFailed):
+            return self.response(500, message=undecryptable_message(error))
+        return super().response_500(message)
 
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)
@@ -202,8 +241,8 @@ def build_api_class(models: BuiltModels, table: TableSpec) -> type[RecordApi]:
         "show_columns": read_columns,
         "add_columns": writable,
         "edit_columns": writable,
-        "search_columns": [f.key for f in table.fields if f.type != "attachment"],
-        "order_columns": ["id"] + [f.key for f in table.fields if not f.is_relation
+        "search_columns": [f.key for f in table.fields if f.type != "attachment" and (f.searchable or not f.encrypted)],
+        "order_columns": ["id"] + [f.key for f in table.fields if not f.is_relation and not f.encrypted
                                    and f.type not in ("multi_choice", "text", "attachment")],
         "label_columns": {f.key: f.label.text("zh") for f in table.fields},
         "description_columns": {f.key: f.help.text("zh") for f in table.fields if f.help},

@@ -6,6 +6,7 @@ from typing import Any
 from flask import Flask, current_app, render_template, request
 from werkzeug.exceptions import BadRequest
 
+from crm.security.crypto import DecryptFailed
 from crm.spec.model import Label
 
 from .i18n import current_lang
@@ -46,6 +47,27 @@ def refused(error: Refused) -> Any:
     return page, 400
 
 
+def undecryptable_message(error: DecryptFailed) -> str:
+    """Return what a user is told about a value that does not decrypt: which one and why, never the value."""
+    current_app.logger.error("encrypted value does not open: %s", error)
+    zh = current_lang() == "zh"
+    return (("加密数据无法解密：" if zh else "An encrypted value cannot be decrypted: ") + str(error)
+            + ("。请管理员运行 crm keys check。" if zh else ". An administrator should run crm keys check."))
+
+
+def undecryptable(error: DecryptFailed) -> Any:
+    """Answer 500 when a stored encrypted value does not open."""
+    zh = current_lang() == "zh"
+    message = undecryptable_message(error)
+    if request.path.startswith("/api/"):
+        return {"message": message}, 500
+    page = render_template(
+        "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
+        title="无法解密" if zh else "Cannot decrypt", message=message, back="返回首页" if zh else "Back to the home page")
+    return page, 500
+
+
 def register_error_pages(app: Flask) -> None:
     app.register_error_handler(403, forbidden)
     app.register_error_handler(Refused, refused)
+    app.register_error_handler(DecryptFailed, undecryptable)

@@ -21,10 +21,10 @@ from crm.spec.model import TableSpec
 # Attributes Flask-AppBuilder reads while serving a request, built from the column lists.
 VIEW_ATTRIBUTES = frozenset({
     "list_columns", "show_columns", "add_columns", "edit_columns", "search_columns", "order_columns",
-    "_filters", "add_form", "edit_form", "search_form"})
+    "_filters", "add_form", "edit_form", "search_form", "formatters_columns", "base_order"})
 API_ATTRIBUTES = frozenset({
     "list_columns", "show_columns", "add_columns", "edit_columns", "search_columns", "order_columns",
-    "_filters", "list_select_columns", "show_select_columns",
+    "_filters", "list_select_columns", "show_select_columns", "model2schemaconverter", "base_order",
     "list_model_schema", "show_model_schema", "add_model_schema", "edit_model_schema"})
 
 _lock = threading.Lock()
@@ -67,11 +67,12 @@ class FieldRulesMixin:
         cls = type(self)
         attrs: dict[str, Any] = {"is_variant": True}
         for name, keep in (("list_columns", access.shown), ("show_columns", access.shown),
-                           ("search_columns", access.shown), ("order_columns", access.shown),
+                           ("search_columns", access.searched), ("order_columns", access.searched),
                            ("add_columns", access.writable), ("edit_columns", access.writable)):
             attrs[name] = keep(getattr(cls, name) or [])
-        all_columns = [f.key for f in self.table_spec.fields]
-        # Flask-AppBuilder reads an empty list as "all columns": exclude them all instead.
+        # Flask-AppBuilder reads an empty list as "all columns" (back-references to child tables
+        # included): exclude them all instead.
+        all_columns = [f.key for f in self.table_spec.fields] + list(self.datamodel.get_user_columns_list())
         for name in ("search", "add", "edit", "show"):
             if not attrs[f"{name}_columns"]:
                 attrs[f"{name}_exclude_columns"] = all_columns
@@ -79,9 +80,16 @@ class FieldRulesMixin:
             attrs["list_columns"] = [self.table_spec.title]
         if not attrs["order_columns"]:
             attrs["order_columns"] = [self.table_spec.title]
+        if cls.base_order and not access.searches(cls.base_order[0]):
+            attrs["base_order"] = None  # the default order would reveal the hidden field's order
+        attrs.update(self.masking_attributes(access))
         variant = type(cls.__name__, (cls,), attrs)()
         self.finish_variant(variant)
         return variant
+
+    def masking_attributes(self, access: FieldAccess) -> dict[str, Any]:
+        """Return the class attributes that show `access.masked` fields masked."""
+        return {}
 
     def finish_variant(self, variant: Any) -> None:
         """Complete what Flask-AppBuilder does for a view only when it is registered."""

@@ -22,6 +22,7 @@ from crm.spec.model import Label
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
+from .encrypted import BlindEqualFilter, encrypted_condition, mask_formatter
 from .errors import Refused
 from .forms import build_filter_fields, build_form_fields, relation_validators
 from .i18n import current_lang, lazy_label, lazy_text
@@ -53,8 +54,11 @@ class KeywordFilter(BaseFilter):
         conditions = []
         for key in self.fields:
             column = getattr(model, key)
-            conditions.append(column.ilike(f"%{word}%"))
             spec = self.table.field(key)
+            if spec.encrypted:  # only the whole value, through the blind index
+                conditions.append(encrypted_condition(model, spec, word))
+                continue
+            conditions.append(column.ilike(f"%{word}%"))
             if spec.choices:
                 keys = [o.key for o in spec.choices.options
                         if word.lower() in o.label.zh.lower() or word.lower() in o.label.en.lower()]
@@ -90,6 +94,12 @@ class RecordView(FieldRulesMixin, ModelView):
                 search[spec.key] = [iface.FilterEqual(spec.key, iface), iface.FilterNotEqual(spec.key, iface)]
             elif spec.key in search and spec.type == "multi_choice":
                 search[spec.key] = [iface.FilterContains(spec.key, iface), iface.FilterNotContains(spec.key, iface)]
+            elif spec.key in search and spec.encrypted:
+                search[spec.key] = [BlindEqualFilter(spec.key, iface)]
+            else:
+                continue
+            # The URL names a filter by its place in this list (_flt_1_status): keep FAB's lookup in step.
+            self._filters._all_filters[spec.key] = search[spec.key]
 
     def _init_forms(self) -> None:
         super()._init_forms()
@@ -103,9 +113,15 @@ class RecordView(FieldRulesMixin, ModelView):
     def render_template(self, template: str, **kwargs: Any) -> Any:
         return super().render_template(template, view=self, **kwargs)
 
+    def masking_attributes(self, access: Any) -> dict[str, Any]:
+        if not access.masked:
+            return {}
+        masks = {key: mask_formatter(self.table_spec.field(key)) for key in access.masked}
+        return {"formatters_columns": {**type(self).formatters_columns, **masks}}
+
     def keyword_fields(self) -> list[str]:
         """Return the fields the keyword box searches for this user: the table's search fields they see."""
-        return self.field_access().shown(self.table_spec.search)
+        return self.field_access().searched(self.table_spec.search)
 
     def _get_list_widget(self, filters: Any, **kwargs: Any) -> Any:
         own_list = request.endpoint == f"{self.endpoint}.list"
@@ -119,17 +135,29 @@ class RecordView(FieldRulesMixin, ModelView):
         return super()._get_list_widget(filters=filters, **kwargs)
 
     def refuse_hidden_arguments(self, order_column: str | None, own_list: bool) -> None:
-        """Raise Refused when the request sorts this list, or filters it, by a field the user may not see:
-        the order or the matches would reveal the values."""
+        """Raise Refused when the request sorts this list by anything but its sortable columns, or filters
+        it by a field the user may not see or reveal: the order or the matches would give values away
+        (Flask-AppBuilder itself sorts by any column, even one of a linked table)."""
         access = self.field_access()
-        keys = [order_column or ""]
+        if order_column and order_column not in self.order_columns:
+            self.refuse(order_column, access, sorting=True)
         if own_list:
-            keys += [m.group(1) for m in map(re.compile(r"_flt_\d+_(.+)").fullmatch, request.args) if m]
-        for key in keys:
-            if key and self.table_spec.has_field(key) and not access.shows(key):
-                label = self.table_spec.field(key).label
-                raise Refused(Label(f"您的角色看不到字段“{label.zh}”，不能按它排序或筛选",
-                                    f"your role may not see the field '{label.en}', so it cannot sort or filter by it"))
+            for match in filter(None, map(re.compile(r"_flt_(\d)_(.*)").search, request.args)):
+                if self.table_spec.has_field(match.group(2)) and not access.searches(match.group(2)):
+                    self.refuse(match.group(2), access, sorting=False)
+
+    def refuse(self, key: str, access: Any, sorting: bool) -> None:
+        """Raise Refused naming why this user may not sort or filter by `key`."""
+        spec = self.table_spec.field(key) if self.table_spec.has_field(key) else None
+        if spec is not None and not access.shows(key):
+            raise Refused(Label(f"您的角色看不到字段“{spec.label.zh}”，不能按它排序或筛选",
+                                f"your role may not see the field '{spec.label.en}', so it cannot sort or filter by it"))
+        if spec is not None and not access.searches(key):
+            raise Refused(Label(f"字段“{spec.label.zh}”对您的角色是隐去的（加密字段），不能按它排序或筛选",
+                                f"the field '{spec.label.en}' is masked for your role (encrypted), so it cannot "
+                                "sort or filter by it"))
+        name = spec.label if spec is not None else Label(key, key)
+        raise Refused(Label(f"这个列表不能按“{name.zh}”排序", f"this list cannot be sorted by '{name.en}'"))
 
     def _get_related_views_widgets(self, item: Any, orders: Any = None, pages: Any = None,
                                    page_sizes: Any = None, widgets: Any = None, **args: Any) -> Any:
@@ -278,7 +306,7 @@ def filter_columns(table: TableSpec) -> list[str]:
     """Return the fields offered in the filter panel: the table's `filters:`, else all but files."""
     if table.filters:
         return list(table.filters)
-    return [f.key for f in table.fields if f.type != "attachment"]
+    return [f.key for f in table.fields if f.type != "attachment" and (f.searchable or not f.encrypted)]
 
 
 def reachable_choices(models: BuiltModels, table: TableSpec) -> dict[str, list[Any]]:
@@ -309,7 +337,8 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
         "add_columns": editable,
         "edit_columns": editable,
         "search_columns": filter_columns(table),
-        "order_columns": [k for k in table.list if table.field(k).type not in LIST_SKIP_SORT],
+        "order_columns": [k for k in table.list if table.field(k).type not in LIST_SKIP_SORT
+                          and not table.field(k).encrypted],  # ciphertext order means nothing
         "label_columns": labels,
         "description_columns": {f.key: lazy_label(f.help) for f in fields if f.help},
         "formatters_columns": formatters,

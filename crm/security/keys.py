@@ -1,0 +1,106 @@
+"""Key maintenance over the stored values: prove every value decrypts, and move every value to the
+first key (rotation), in batches that each commit, so that an interrupted rotation resumes."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+
+from crm.models import naming
+from crm.models.build import BuiltModels
+from crm.models.encryption import INDEX_PREFIX, ciphertext_of, is_sealed, open_value, seal
+from crm.spec.model import FieldSpec, TableSpec
+
+from .crypto import DecryptFailed, Keyring, key_id_of
+
+BATCH = 500
+
+
+@dataclass
+class KeyReport:
+    """What a check or rotation found: values per key id, and the values that do not decrypt."""
+
+    per_key: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    rewritten: int = 0
+
+
+def encrypted_fields(models: BuiltModels) -> Iterator[tuple[TableSpec, FieldSpec, sa.Column[Any]]]:
+    """Yield (table, field, column) for every encrypted field of the schema."""
+    for table in models.schema.tables:
+        for spec in table.fields:
+            if spec.encrypted:
+                yield table, spec, models.metadata.tables[naming.table_name_for(table.key)].c[naming.column_name_for(spec)]
+
+
+def stored_values(conn: sa.Connection, column: sa.Column[Any]) -> Iterator[list[tuple[int, str]]]:
+    """Yield batches of (id, stored value) of the non-empty values of `column`, in id order."""
+    table = column.table
+    last = 0
+    while True:
+        rows = conn.execute(sa.select(table.c.id, column).where(column.is_not(None), table.c.id > last)
+                            .order_by(table.c.id).limit(BATCH)).all()
+        if not rows:
+            return
+        yield [(r[0], r[1]) for r in rows]
+        last = rows[-1][0]
+
+
+def check_values(engine: sa.Engine, models: BuiltModels, ring: Keyring) -> KeyReport:
+    """Return how many values each key holds and every value that does not decrypt."""
+    report = KeyReport()
+    with engine.connect() as conn:
+        for table, spec, column in encrypted_fields(models):
+            for batch in stored_values(conn, column):
+                for row_id, stored in batch:
+                    try:
+                        open_value(ring, table.key, spec, row_id, stored)
+                        report.per_key[key_id_of(ciphertext_of(stored))] += 1
+                    except DecryptFailed as exc:
+                        report.failures.append(str(exc))
+    return report
+
+
+def rotate_values(engine: sa.Engine, models: BuiltModels, ring: Keyring,
+                  progress: Callable[[str], None] = lambda line: None) -> KeyReport:
+    """Re-encrypt every value not under the first key (and its blind index); return what was done.
+
+    Each batch commits on its own: running it again after an interruption finishes the rest.
+    Values that do not decrypt are left as they are and reported.
+    """
+    report = KeyReport()
+    for table, spec, column in encrypted_fields(models):
+        done = 0
+        with engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).where(column.is_not(None))).scalar() or 0
+        with engine.connect() as reader:
+            for batch in stored_values(reader, column):
+                updates = []
+                for row_id, stored in batch:
+                    if not needs_rotation(stored, spec, ring):
+                        continue
+                    try:
+                        value = open_value(ring, table.key, spec, row_id, stored)
+                    except DecryptFailed as exc:
+                        report.failures.append(str(exc))
+                        continue
+                    updates.append({"row_id": row_id, "value": seal(ring, table.key, spec, row_id, value)})
+                if updates:
+                    with engine.begin() as writer:
+                        writer.execute(column.table.update().where(column.table.c.id == sa.bindparam("row_id"))
+                                       .values({column.name: sa.bindparam("value")}), updates)
+                done += len(batch)
+                report.rewritten += len(updates)
+                progress(f"{table.key}.{spec.key}: {done:,} of {total:,} values checked, "
+                         f"{report.rewritten:,} re-encrypted so far")
+    return report
+
+
+def needs_rotation(stored: Any, spec: FieldSpec, ring: Keyring) -> bool:
+    """Return True when a stored value is not under the first key, or lacks/has a wrong kind of index."""
+    if not is_sealed(stored):
+        return True
+    return (key_id_of(ciphertext_of(stored)) != ring.primary.id
+            or str(stored).startswith(INDEX_PREFIX + ":") != spec.searchable)
