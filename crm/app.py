@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from crm.config import load_config, secret_key
 from crm.dbsync.sync import SyncResult, sync_schema
+from crm.audit.capture import install_audit
 from crm.models.build import BuiltModels, build_models
 from crm.models.encryption import check_keys_open_stored_values, install_encryption
 from crm.security.crypto import Keyring, keyring_for
@@ -22,6 +23,7 @@ from crm.web.accounts import CrmSecurityManager
 from crm.web.errors import register_error_pages
 from crm.web.home import HomeView, register_template_helpers
 from crm.web.register import register_screens
+from crm.web.audit import register_audit_screen, request_actor
 from crm.web.review import register_review_screen
 from crm.web.translations import compiled_translations_dir
 
@@ -66,9 +68,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
         install_encryption(models, ring)
+        install_audit(models, ring, request_actor)
         check_keys_open_stored_values(db.session, models, ring)
         register_screens(appbuilder, models)
         register_review_screen(appbuilder)
+        register_audit_screen(appbuilder)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
     app.extensions["crm"] = CrmState(schema, models, db, ring, sync, new_admin)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from crm.spec import SchemaError, load_schema
 from crm.security.crypto import KeyProblem
@@ -300,6 +301,27 @@ def keys_check() -> None:
     if report.failures:
         click.echo(f"{len(report.failures)} values do not decrypt.", err=True)
         sys.exit(1)
+
+
+@main.group()
+def audit() -> None:
+    """The audit log of changes, reveals, imports and schema changes."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain of the audit log; list every entry that was changed, removed or added."""
+    from crm.audit.log import HEAD_TABLE, verify
+    app = _create_app()
+    with app.app_context(), app.extensions["crm"].db.engine.connect() as conn:
+        count, problems = verify(conn)
+        last = conn.execute(sa.select(HEAD_TABLE.c.last_hash).where(HEAD_TABLE.c.id == 1)).scalar()
+    for line in problems:
+        click.echo(f"  {line}", err=True)
+    if problems:
+        click.echo(f"Audit log: {count:,} entries, {len(problems)} problems: it was tampered with.", err=True)
+        sys.exit(1)
+    click.echo(f"Audit log: {count:,} entries, the chain is intact. Last hash: {last}")
 
 
 @main.group()

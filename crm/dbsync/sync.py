@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask_appbuilder import Model
 import flask_appbuilder.security.sqla.models  # noqa: F401  (puts ab_user in Model.metadata)
 
+from crm.audit.log import Entry, append, ensure_audit_tables
 from crm.spec.model import SchemaSpec
 
 from .apply import Applier
@@ -84,6 +85,7 @@ def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply
     result = SyncResult()
     with using_keyring(ring), locked_connection(url) as conn:
         Model.metadata.create_all(conn)  # Flask-AppBuilder's tables: users are link targets
+        ensure_audit_tables(conn)
         result.cleaned = clean_interrupted(conn)
         result.resumed = finish_interrupted(conn, folder, export_dir)
         for rev in pending_revisions(conn, folder):
@@ -97,6 +99,9 @@ def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply
             steps = [step_data(s) for s in plan.steps]
             applier = apply_recorded(conn, folder, export_dir, steps, plan.text_words(), plan.state, result)
             result.applied, result.backups = plan.steps, applier.backups
+            append(conn, [Entry("schema", changes={"revision": result.revision,
+                                                   "steps": [s.words for s in plan.steps]},
+                                username="(schema sync)")])
         elif load_state(conn) != plan.state:
             save_state(conn, plan.state)  # first start of a database made before states were recorded
     return result

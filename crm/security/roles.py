@@ -18,6 +18,12 @@ ACCOUNT_EXTRAS = (("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_
                   ("can_userinfo", "UserDBModelView"))
 
 
+# The audit log screen (crm.web.audit): its permission and menu entry.
+AUDIT_VIEW = "Audit"
+AUDIT_MENU = "audit_log"
+AUDIT_PAIRS = {("can_read", AUDIT_VIEW), ("menu_access", AUDIT_MENU)}
+
+
 def menu_name_for(table_key: str) -> str:
     return f"menu:{table_key}"
 
@@ -47,6 +53,8 @@ def role_pairs(schema: SchemaSpec, role_key: str) -> set[tuple[str, str]]:
     pairs = set(ACCOUNT_EXTRAS)
     for table_key, grant in schema.grants_of(role_key).items():
         pairs |= table_pairs(table_key, grant.can)
+    if schema.audits(role_key):
+        pairs |= AUDIT_PAIRS
     return pairs
 
 

@@ -160,6 +160,7 @@ class RoleSpec:
     label: Label
     extends: tuple[str, ...] = ()
     tables: dict[str, TableGrant] = field(default_factory=dict, compare=False, hash=False)
+    audit: bool = False  # may open the audit log screen (entries of the tables it reads)
     file: str = ""
     line: int = 0
 
@@ -194,6 +195,19 @@ class SchemaSpec:
             grants.update(self.roles[key].tables)
         collect(role_key)
         return grants
+
+    def audits(self, role_key: str) -> bool:
+        """Return True when the role, or a role it extends, may open the audit log."""
+        seen, todo = set(), [role_key]
+        while todo:
+            key = todo.pop()
+            if key in seen or key not in self.roles:
+                continue
+            seen.add(key)
+            if self.roles[key].audit:
+                return True
+            todo.extend(self.roles[key].extends)
+        return False
 
     def children_of(self, table_key: str) -> list[tuple[TableSpec, FieldSpec]]:
         """Return (child table, link field) pairs for every link pointing at `table_key`."""

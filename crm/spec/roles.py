@@ -10,7 +10,7 @@ from .parse import Parser, did_you_mean, describe
 from .yamlsrc import Node
 
 VERBS = ("read", "create", "update", "delete", "export", "import", "report", "reveal")
-ROLE_KEYS = ("label", "extends", "tables", "help")
+ROLE_KEYS = ("label", "extends", "tables", "help", "audit")
 GRANT_KEYS = ("can", "rows", "hide", "readonly", "show_only")
 BUILT_IN_ROLES = ("admin", "public")
 FIELD_RULES = ("hide", "readonly", "show_only")
@@ -59,7 +59,9 @@ def parse_role(parser: Parser, node: Node, key: str, path: str) -> RoleSpec | No
                                 tables.key_lines.get(table_key, grant_node.line))
             if grant:
                 grants[table_key] = grant
-    return RoleSpec(key=key, label=label, extends=extends, tables=grants, file=node.file, line=node.line)
+    audit = parser.boolean(values["audit"], f"{path}.audit") if "audit" in values else False
+    return RoleSpec(key=key, label=label, extends=extends, tables=grants, audit=bool(audit), file=node.file,
+                    line=node.line)
 
 
 def names(parser: Parser, node: Node, path: str) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
 from .encrypted import BlindEqualFilter, MaskedApiField
+from .audit import record_reveal, revealed_fields
 from .errors import undecryptable_message
 from .i18n import current_lang
 from .records import DeleteBlocked, check_delete, unique_conflicts
@@ -201,6 +202,19 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         if isinstance(error, DecryptFailed):
             return self.response(500, message=undecryptable_message(error))
         return super().response_500(message)
+
+    def pre_get(self, data: dict[str, Any]) -> None:
+        self.record_reveal([(data["id"], data["result"])], list(data["result"]))
+
+    def pre_get_list(self, data: dict[str, Any]) -> None:
+        columns = list(data["result"][0]) if data.get("result") else []
+        self.record_reveal(list(zip(data.get("ids", []), data.get("result", []))), columns)
+
+    def record_reveal(self, records: list[tuple[Any, dict[str, Any]]], columns: list[str]) -> None:
+        """Record in the audit log that this answer held plain values of encrypted fields."""
+        fields = revealed_fields(self.table_spec, self.field_access(), columns)
+        if fields:
+            record_reveal(self.table_spec, fields, records)
 
     def pre_delete(self, item: Any) -> None:
         check_delete(self.models, self.table_spec, item, self.datamodel.session)

@@ -43,7 +43,14 @@ def search_placeholder(view: Any) -> str:
     return f"搜索:{names}" if lang == "zh" else f"Search {names}"
 
 
+def with_page(args: Any, page: int) -> str:
+    """Return the query string of `args` with `page` replaced (for pagination links)."""
+    from urllib.parse import urlencode
+    return urlencode({**{k: v for k, v in args.items() if k != "page"}, "page": page})
+
+
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["crm_home_cards"] = home_cards
     app.jinja_env.globals["crm_search_placeholder"] = search_placeholder
     app.jinja_env.globals["crm_lang"] = current_lang
+    app.jinja_env.filters["crm_with_page"] = with_page

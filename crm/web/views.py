@@ -22,6 +22,7 @@ from crm.spec.model import Label
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
 
+from .audit import record_history, record_reveal, revealed_fields
 from .encrypted import BlindEqualFilter, encrypted_condition, mask_formatter
 from .errors import Refused
 from .forms import build_filter_fields, build_form_fields, relation_validators
@@ -132,7 +133,9 @@ class RecordView(FieldRulesMixin, ModelView):
             filters = filters.copy()
             search = type("Keyword", (KeywordFilter,), {"table": self.table_spec, "fields": fields})
             filters.add_filter(fields[0], search, keyword)
-        return super()._get_list_widget(filters=filters, **kwargs)
+        widgets = super()._get_list_widget(filters=filters, **kwargs)
+        self.record_list_reveal(widgets["list"])
+        return widgets
 
     def refuse_hidden_arguments(self, order_column: str | None, own_list: bool) -> None:
         """Raise Refused when the request sorts this list by anything but its sortable columns, or filters
@@ -214,7 +217,29 @@ class RecordView(FieldRulesMixin, ModelView):
         widgets = super()._edit(pk)
         if widgets is not None:
             widgets["read_only"] = self.read_only_values(pk)
+            item = self.datamodel.get(pk, self._base_filters)
+            self.record_reveal([item], [f.key for f in self.table_spec.fields])
         return widgets
+
+    def _get_show_widget(self, pk: Any, item: Any, widgets: Any = None, **kwargs: Any) -> Any:
+        widgets = super()._get_show_widget(pk, item, widgets=widgets, **kwargs)
+        self.record_reveal([item], self.show_columns)
+        widgets["history"] = record_history(self.models, self.table_spec, item.id)
+        return widgets
+
+    def record_reveal(self, items: list[Any], columns: list[str]) -> None:
+        """Record in the audit log that encrypted values of `items` were shown in plain text."""
+        fields = revealed_fields(self.table_spec, self.field_access(), list(columns))
+        if fields:
+            record_reveal(self.table_spec, fields, [(i.id, {k: getattr(i, k) for k in fields}) for i in items if i])
+
+    def record_list_reveal(self, widget: Any) -> None:
+        """Record the plain encrypted values a list (or a child list) showed."""
+        fields = revealed_fields(self.table_spec, self.field_access(), list(self.list_columns))
+        args = getattr(widget, "template_args", {})
+        if fields and args.get("pks"):
+            args["value_columns"] = values = list(args["value_columns"])  # FAB hands over a generator
+            record_reveal(self.table_spec, fields, list(zip(args["pks"], values)))
 
     def read_only_values(self, pk: Any) -> list[tuple[Any, Any]]:
         """Return (label, shown value) of the fields the edit form shows but does not let this user change."""

@@ -1,0 +1,131 @@
+"""Audit entries from the ORM session: every create, update and delete of a schema table's record,
+with each changed field's old and new value, written in the same transaction as the change.
+
+Screens, the API and every later writer that goes through the ORM are covered without calling
+anything. Values of encrypted fields are stored sealed (bound to the log, the table, field and
+record), so the log holds no plaintext of them either.
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+import weakref
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import event, orm
+
+from crm.models.build import BuiltModels
+from crm.security.crypto import Keyring
+from crm.spec.model import FieldSpec, TableSpec
+
+from .log import Entry, append
+
+Actor = Callable[[], tuple[Any, Any, Any]]  # () -> (user id, username, ip)
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    table: TableSpec
+    ring: Keyring
+    actor: Actor
+
+
+_CONTEXTS: "weakref.WeakKeyDictionary[type, AuditContext]" = weakref.WeakKeyDictionary()
+PENDING = "crm_audit_pending"
+
+
+def install_audit(models: BuiltModels, ring: Keyring, actor: Actor) -> None:
+    """Record the changes of every schema table's records; `actor` says who and from where."""
+    for table in models.schema.tables:
+        _CONTEXTS[models.model(table.key)] = AuditContext(table, ring, actor)
+
+
+def audit_place(table_key: str, field_key: str, record_id: Any) -> str:
+    """Return the authenticated place of a sealed value in the log."""
+    return f"crm_audit:{table_key}.{field_key}#{record_id}"
+
+
+def plain(spec: FieldSpec, value: Any) -> Any:
+    """Return a field value as JSON: related records by id, numbers and dates as text, empty as None."""
+    if value is None or value == "" or value == []:
+        return None
+    if spec.is_relation:
+        return getattr(value, "id", value)
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return value
+
+
+def recorded(ctx: AuditContext, spec: FieldSpec, record_id: Any, value: Any) -> Any:
+    """Return a value as it goes into the log: sealed for an encrypted field."""
+    value = plain(spec, value)
+    if spec.encrypted and value is not None:
+        return {"sealed": ctx.ring.encrypt(str(value), audit_place(ctx.table.key, spec.key, record_id))}
+    return value
+
+
+def snapshot(ctx: AuditContext, obj: Any) -> dict[str, Any]:
+    """Return every non-empty field of a record as {field: value}."""
+    values = {}
+    for spec in ctx.table.fields:
+        value = getattr(obj, spec.key, None)
+        if value not in (None, "", []):
+            values[spec.key] = recorded(ctx, spec, obj.id, value)
+    return values
+
+
+def differences(ctx: AuditContext, obj: Any) -> dict[str, Any]:
+    """Return {field: [old, new]} for every field of `obj` changed in this flush."""
+    changes = {}
+    for spec in ctx.table.fields:
+        history = orm.attributes.get_history(obj, spec.key)
+        if not history.has_changes():
+            continue
+        old = history.deleted[0] if history.deleted else None
+        new = history.added[0] if history.added else None
+        if plain(spec, old) != plain(spec, new):
+            changes[spec.key] = [recorded(ctx, spec, obj.id, old), recorded(ctx, spec, obj.id, new)]
+    return changes
+
+
+@event.listens_for(orm.Session, "before_flush")
+def collect(session: orm.Session, flush_context: Any, instances: Any) -> None:
+    pending = session.info.setdefault(PENDING, [])
+    with session.no_autoflush:
+        for obj in list(session.new):
+            if type(obj) in _CONTEXTS:
+                pending.append((obj, "create", None))  # its id and links are known after the flush
+        for obj in list(session.dirty):
+            ctx = _CONTEXTS.get(type(obj))
+            if ctx is not None and session.is_modified(obj, include_collections=False):
+                changes = differences(ctx, obj)
+                if changes:
+                    pending.append((obj, "update", changes))
+        for obj in list(session.deleted):
+            ctx = _CONTEXTS.get(type(obj))
+            if ctx is not None:
+                pending.append((obj, "delete", snapshot(ctx, obj)))
+
+
+@event.listens_for(orm.Session, "after_flush")
+def write(session: orm.Session, flush_context: Any) -> None:
+    pending = session.info.pop(PENDING, [])
+    entries = []
+    for obj, action, changes in pending:
+        ctx = _CONTEXTS[type(obj)]
+        user_id, username, ip = ctx.actor()
+        if action == "create":
+            changes = snapshot(ctx, obj)
+        entries.append(Entry(action, ctx.table.key, obj.id, changes, user_id, username, ip))
+    if entries:
+        append(session.connection(), entries)
+
+
+@event.listens_for(orm.Session, "after_soft_rollback")
+def forget(session: orm.Session, previous_transaction: Any) -> None:
+    session.info.pop(PENDING, None)

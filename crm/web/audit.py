@@ -1,0 +1,214 @@
+"""The audit trail on screen: a record's history on its page, and the audit log screen across
+tables. Both go through the permission gate: a user sees entries of the records they reach, and of
+each entry only the fields they may see (masked ones masked, unless they may reveal them).
+Revealing encrypted values is itself recorded here."""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, has_request_context, request
+from flask_appbuilder import BaseView, expose, has_access
+
+from crm.audit.capture import audit_place
+from crm.audit.log import AUDIT_TABLE, Entry, append
+from crm.models import naming
+from crm.security.crypto import DecryptFailed
+from crm.security.gate import ADMIN_ROLE, FieldAccess, current_user, field_access, role_keys, row_condition
+from crm.security.roles import AUDIT_VIEW
+from crm.spec.model import FieldSpec, TableSpec
+
+from .encrypted import masked
+from .i18n import current_lang
+
+PAGE_SIZE = 50
+ACTION_LABELS = {"create": ("新建", "created"), "update": ("修改", "changed"), "delete": ("删除", "deleted"),
+                 "reveal": ("查看加密字段", "revealed"), "import": ("导入", "imported"),
+                 "schema": ("结构变更", "schema change")}
+
+
+def request_actor() -> tuple[Any, Any, Any]:
+    """Return (user id, username, IP) of whoever causes a change: the request's user, else the command line."""
+    if not has_request_context():
+        return None, "(command line)", None
+    user = current_user()
+    ip = request.remote_addr
+    return (user.id, user.username, ip) if user is not None else (None, "(anonymous)", ip)
+
+
+def revealed_fields(table: TableSpec, access: FieldAccess, columns: list[str]) -> list[str]:
+    """Return the encrypted fields among `columns` that `access` shows in plain text."""
+    return [f.key for f in table.fields if f.encrypted and f.key in columns and access.shows(f.key)
+            and f.key not in access.masked]
+
+
+def record_reveal(table: TableSpec, fields: list[str], records: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Record that the current user was shown the plain values of `fields` of `records` ((id, values))."""
+    shown = [pk for pk, values in records if any(values.get(key) not in (None, "") for key in fields)]
+    if not fields or not shown:
+        return
+    user_id, username, ip = request_actor()
+    session = current_app.appbuilder.session
+    entry = Entry("reveal", table.key, shown[0] if len(shown) == 1 else None,
+                  {"fields": fields, "records": shown}, user_id, username, ip)
+    append(session.connection(), [entry])
+    session.commit()
+
+
+@dataclass
+class ShownEntry:
+    """An audit entry as one user may see it."""
+
+    at: str
+    who: str
+    ip: str
+    action: str
+    table: str
+    record_id: Any
+    changes: list[tuple[str, str, str]]  # (field label, before, after)
+
+
+def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_id: Any, value: Any) -> str:
+    """Return a recorded value for display: unsealed only for a user who may reveal the field."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dict) and "sealed" in value:
+        if spec.key in access.masked:
+            return "●●●●"
+        try:
+            return current_app.extensions["crm"].keyring.decrypt(value["sealed"],
+                                                                  audit_place(table.key, spec.key, record_id))
+        except DecryptFailed:
+            return "⚠"
+    if spec.key in access.masked:
+        return masked(spec, value) or "—"
+    if spec.type in ("link", "user"):
+        return f"#{value}"
+    if spec.choices:
+        keys = value if isinstance(value, list) else [value]
+        return "、".join(o.label.text(current_lang()) if (o := spec.choices.option(k)) else str(k) for k in keys)
+    if isinstance(value, bool):
+        return ("是" if value else "否") if current_lang() == "zh" else ("yes" if value else "no")
+    return str(value)
+
+
+def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess) -> ShownEntry | None:
+    """Return one entry with only the fields `access` shows; None for a reveal of fields it does not show."""
+    import json
+    lang = current_lang()
+    data = json.loads(row.changes) if row.changes else None
+    changes: list[tuple[str, str, str]] = []
+    if table is not None and row.action in ("create", "update", "delete") and isinstance(data, dict):
+        for spec in table.fields:
+            if spec.key not in data or not access.shows(spec.key):
+                continue
+            value = data[spec.key]
+            before, after = (value if row.action == "update" else ([None, value] if row.action == "create"
+                                                                   else [value, None]))
+            changes.append((spec.label.text(lang), shown_value(table, spec, access, row.record_id, before),
+                            shown_value(table, spec, access, row.record_id, after)))
+    elif row.action == "reveal" and table is not None and isinstance(data, dict):
+        labels = [table.field(k).label.text(lang) for k in data.get("fields", [])
+                  if table.has_field(k) and access.shows(k)]
+        if not labels:
+            return None
+        changes.append(("、".join(labels), "", ", ".join(f"#{r}" for r in data.get("records", []))))
+    elif row.action == "schema" and isinstance(data, dict):
+        changes += [("", "", step) for step in data.get("steps", [])]
+    zh, en = ACTION_LABELS.get(row.action, (row.action, row.action))
+    return ShownEntry(at=row.at.strftime("%Y-%m-%d %H:%M:%S"), who=row.username or "—", ip=row.ip or "",
+                      action=zh if lang == "zh" else en,
+                      table=table.label.text(lang) if table is not None else "—",
+                      record_id=row.record_id, changes=changes)
+
+
+def record_history(models: Any, table: TableSpec, record_id: int) -> list[ShownEntry]:
+    """Return the entries of one record, newest first, as the current user may see them."""
+    access = field_access(models.schema, table.key, current_user())
+    session = current_app.appbuilder.session
+    rows = session.execute(sa.select(AUDIT_TABLE).where(AUDIT_TABLE.c.table_key == table.key,
+                                                        AUDIT_TABLE.c.record_id == record_id)
+                           .order_by(AUDIT_TABLE.c.id.desc()).limit(200)).all()
+    return [e for e in (shown_entry(row, table, access) for row in rows) if e is not None]
+
+
+def visible_entries(models: Any, user: Any) -> Any:
+    """Return the SQL condition selecting the entries `user` may see: those of records they read, and
+    (for admins and roles with audit: true) schema changes."""
+    schema = models.schema
+    roles = role_keys(user)
+    conditions = []
+    if ADMIN_ROLE in roles:
+        return sa.true()
+    conditions.append(AUDIT_TABLE.c.table_key.is_(None))  # schema changes, for those who may audit
+    for table in schema.tables:
+        if not any("read" in (schema.grants_of(r).get(table.key).can if schema.grants_of(r).get(table.key) else ())
+                   for r in roles):
+            continue
+        rows = row_condition(models, table.key, user, "read")
+        condition = AUDIT_TABLE.c.table_key == table.key
+        if rows is not None:
+            model_table = models.metadata.tables[naming.table_name_for(table.key)]
+            condition = sa.and_(condition, AUDIT_TABLE.c.record_id.in_(sa.select(model_table.c.id).where(rows)))
+        conditions.append(condition)
+    return sa.or_(*conditions)
+
+
+class AuditView(BaseView):
+    """The audit log across tables, for admins and roles with `audit: true`."""
+
+    route_base = "/audit"
+    default_view = "list"
+    class_permission_name = AUDIT_VIEW
+    method_permission_name = {"list": "read"}
+
+    @expose("/")
+    @has_access
+    def list(self) -> Any:
+        state = current_app.extensions["crm"]
+        user = current_user()
+        args = request.args
+        query = sa.select(AUDIT_TABLE).where(visible_entries(state.models, user))
+        if args.get("table"):
+            query = query.where(AUDIT_TABLE.c.table_key == args["table"])
+        if args.get("user"):
+            query = query.where(AUDIT_TABLE.c.username == args["user"].strip())
+        if args.get("action") in ACTION_LABELS:
+            query = query.where(AUDIT_TABLE.c.action == args["action"])
+        for name, op in (("from", "__ge__"), ("to", "__lt__")):
+            day = parse_day(args.get(name, ""))
+            if day is not None:
+                bound = day + datetime.timedelta(days=1) if name == "to" else day
+                query = query.where(getattr(AUDIT_TABLE.c.at, op)(bound))
+        page = max(int(args.get("page", "0") or 0), 0) if str(args.get("page", "0")).isdigit() else 0
+        session = self.appbuilder.session
+        total = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
+        rows = session.execute(query.order_by(AUDIT_TABLE.c.id.desc()).offset(page * PAGE_SIZE).limit(PAGE_SIZE)).all()
+        tables = {t.key: t for t in state.schema.tables}
+        entries = []
+        for row in rows:
+            table = tables.get(row.table_key or "")
+            access = field_access(state.schema, table.key, user) if table is not None else FieldAccess()
+            entry = shown_entry(row, table, access)
+            if entry is not None:
+                entries.append(entry)
+        return self.render_template("crm/audit.html", entries=entries, total=total, page=page,
+                                    pages=(total + PAGE_SIZE - 1) // PAGE_SIZE, tables=state.schema.tables,
+                                    actions=ACTION_LABELS, args=args)
+
+
+def parse_day(text: str) -> datetime.datetime | None:
+    """Return the start of a day written YYYY-MM-DD, or None."""
+    try:
+        return datetime.datetime.strptime(text.strip(), "%Y-%m-%d")
+    except ValueError:
+        return None
+
+
+def register_audit_screen(appbuilder: Any) -> None:
+    from crm.security.roles import AUDIT_MENU
+
+    from .i18n import lazy_text
+    appbuilder.add_view(AuditView, AUDIT_MENU, label=lazy_text("审计日志", "Audit log"), icon="fa-history")
