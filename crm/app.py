@@ -25,6 +25,7 @@ from crm.web.home import HomeView, register_template_helpers
 from crm.web.register import register_screens
 from crm.web.audit import register_audit_screen, request_actor
 from crm.web.review import register_review_screen
+from crm.web.transport import secure_transport
 from crm.web.translations import compiled_translations_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -78,4 +79,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["crm"] = CrmState(schema, models, db, ring, sync, new_admin)
     register_template_helpers(app)
     register_error_pages(app)
+    secure_transport(app)
     return app

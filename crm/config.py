@@ -10,7 +10,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 ENV_SETTINGS = ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_SECRET_KEY", "CRM_ADMIN_USERNAME",
                 "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SCHEMA_AUTO_APPLY",
-                "CRM_PDF_FONT", "CRM_ENCRYPTION_KEYS")
+                "CRM_PDF_FONT", "CRM_ENCRYPTION_KEYS", "CRM_PROXY_COUNT")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -36,6 +36,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CRM_PDF_FONT": settings.get("CRM_PDF_FONT"),
         # Keys of encrypted fields, comma-separated (the first encrypts); default: instance/encryption.keys.
         "CRM_ENCRYPTION_KEYS": settings.get("CRM_ENCRYPTION_KEYS"),
+        # How many reverse proxies (nginx, ...) stand in front: their X-Forwarded-* headers are trusted.
+        "CRM_PROXY_COUNT": whole_number(settings.get("CRM_PROXY_COUNT"), "CRM_PROXY_COUNT"),
     }
     config.update(FLASK_DEFAULTS)
     config.update({k: v for k, v in overrides.items() if k not in config or k in FLASK_DEFAULTS})
@@ -43,6 +45,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config["UPLOAD_FOLDER"] = overrides.get("UPLOAD_FOLDER") or str(instance / "uploads")
     config["CRM_EXPORT_DIR"] = str(instance / "exports")
     return config
+
+
+def whole_number(value: Any, name: str) -> int:
+    """Return a setting as a whole number of at least 0 (0 when unset); ValueError naming the setting."""
+    if value in (None, ""):
+        return 0
+    if str(value).strip().isdigit():
+        return int(str(value).strip())
+    raise ValueError(f"{name} must be a whole number, got {value!r}")
 
 
 def secret_key(config: dict[str, Any]) -> str:
