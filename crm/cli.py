@@ -303,6 +303,78 @@ def keys_check() -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The backup file (default: "
+              "instance/backups/crm-<date>-<time>.crmbak).")
+@click.option("--keep", type=click.IntRange(min=1), help="Afterwards keep only the newest N backups in that folder.")
+@click.option("--every", type=click.FloatRange(min=0.01), metavar="HOURS",
+              help="Keep running and make a backup every HOURS hours (with --keep, a rolling set).")
+@click.option("--verify", "verify_file", type=click.Path(exists=True, dir_okay=False),
+              help="Do not back up: restore FILE into a scratch database and compare every table.")
+def backup(output: str | None, keep: int | None, every: float | None, verify_file: str | None) -> None:
+    """Write an encrypted backup of the database, the uploaded files and the schema; or verify one."""
+    import time
+
+    from crm.backup.jobs import default_backup_path, make_backup, prune, verify_backup
+    settings, ring = _settings_and_keys()
+    if verify_file:
+        _run_backup_job(lambda: verify_backup(settings["CRM_DATABASE_URL"], ring, Path(verify_file)),
+                        lambda r: f"{verify_file}: sound — {r.tables} tables, {r.rows:,} rows restored in a "
+                                  f"scratch database and identical to the backup, {r.files} files.")
+        return
+    folder = Path(output).parent if output else Path(settings["CRM_INSTANCE_DIR"]) / "backups"
+    while True:
+        target = Path(output) if output else default_backup_path(folder)
+        _run_backup_job(lambda: make_backup(settings["CRM_DATABASE_URL"], ring, Path(settings["CRM_SCHEMA_DIR"]),
+                                            Path(settings["UPLOAD_FOLDER"]), target),
+                        lambda r: f"Wrote {r.path} ({r.size:,} bytes): {r.tables} tables, {r.rows:,} rows, "
+                                  f"{r.files} files, encrypted with key {ring.primary.id}.")
+        for old in prune(folder, keep) if keep else []:
+            click.echo(f"Removed the old backup {old}")
+        if not every:
+            return
+        time.sleep(every * 3600)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def restore(file: str) -> None:
+    """Restore a backup into the empty database CRM_DATABASE_URL names (and its files into uploads)."""
+    import datetime
+
+    from crm.backup.jobs import restore_backup
+    settings, ring = _settings_and_keys()
+    schema_copy = Path(settings["CRM_INSTANCE_DIR"]) / f"restored-schema-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    _run_backup_job(lambda: restore_backup(settings["CRM_DATABASE_URL"], ring, Path(file),
+                                           Path(settings["UPLOAD_FOLDER"]), schema_copy),
+                    lambda r: f"Restored {file}: {r.tables} tables, {r.rows:,} rows (every table checked against "
+                              f"the backup), {r.files} files. The backup's schema is in {schema_copy}; "
+                              "use it as CRM_SCHEMA_DIR if yours differs.")
+
+
+def _settings_and_keys() -> tuple[dict[str, Any], Any]:
+    from crm.config import load_config
+    from crm.security.crypto import keyring_for
+    settings = load_config()
+    try:
+        return settings, keyring_for(settings)
+    except KeyProblem as exc:
+        click.echo(f"Encryption keys: {exc}", err=True)
+        sys.exit(1)
+
+
+def _run_backup_job(job: Any, success: Any) -> None:
+    """Run a backup, restore or verify; print its result, or the reason it failed and exit 1."""
+    from crm.backup.container import BackupUnreadable
+    from crm.backup.restore import RestoreRefused
+    try:
+        report = job()
+    except (BackupUnreadable, RestoreRefused, SchemaError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(success(report))
+
+
 @main.group()
 def audit() -> None:
     """The audit log of changes, reveals, imports and schema changes."""
