@@ -269,13 +269,16 @@ def keys_new() -> None:
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt every value under the first key, in batches; safe to run again after an interruption."""
-    from crm.security.keys import check_values, rotate_values
+    from crm.security.keys import check_files, check_values, rotate_files, rotate_values
     app = _create_app()
     state = app.extensions["crm"]
     with app.app_context():
         engine = state.db.engine
+    uploads = Path(app.config["UPLOAD_FOLDER"])
     report = rotate_values(engine, state.models, state.keyring, progress=click.echo)
+    rotate_files(engine, state.models, state.keyring, uploads, report, progress=click.echo)
     after = check_values(engine, state.models, state.keyring)
+    check_files(engine, state.models, state.keyring, uploads, after)
     click.echo(f"Re-encrypted {report.rewritten:,} values under key {state.keyring.primary.id}.")
     old = [k.id for k in state.keyring.keys[1:] if not after.per_key.get(k.id)]
     if old:
@@ -289,11 +292,12 @@ def keys_rotate() -> None:
 @keys.command("check")
 def keys_check() -> None:
     """Decrypt every encrypted value; list those that do not decrypt (exit 1 when any)."""
-    from crm.security.keys import check_values
+    from crm.security.keys import check_files, check_values
     app = _create_app()
     state = app.extensions["crm"]
     with app.app_context():
         report = check_values(state.db.engine, state.models, state.keyring)
+        check_files(state.db.engine, state.models, state.keyring, Path(app.config["UPLOAD_FOLDER"]), report)
     counts = ", ".join(f"{count:,} under key {key}" for key, count in sorted(report.per_key.items())) or "no values"
     click.echo(f"Encrypted values that decrypt: {counts}.")
     for line in report.failures:

@@ -5,6 +5,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crm.audit.log import Entry, append
 from crm.demo import build_demo_rows
 from crm.models import naming
 from crm.models.encryption import seal
@@ -39,6 +40,8 @@ def load_demo_data(app: Any, seed: int = 2024, scale: float = 1.0) -> dict[str, 
             for table_key, table_rows in rows.items():
                 ids[table_key] = insert_rows(session, models, table_key, table_rows, ids, state.keyring)
                 counts[table_key] = len(table_rows)
+            # The rows are inserted in bulk, not one by one through the ORM: one import event says so.
+            append(session.connection(), [Entry("import", changes={"demo data": counts}, username="(demo data)")])
             session.commit()
         except BaseException:
             session.rollback()
@@ -76,13 +79,13 @@ def insert_rows(session: Any, models: Any, table_key: str, rows: list[dict[str, 
             value = row.get(f.key)
             if f.type == "link" and value is not None:
                 value = ids[f.to or ""][value]
-            values[naming.column_name_for(f)] = None if f.encrypted else value
+            values[naming.column_name_for(f)] = None if f.seals_value else value
         batch.append(values)
     if not batch:
         return []
     statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
     new_ids = list(session.scalars(statement, batch))
-    for spec in (f for f in table_spec.fields if f.encrypted):
+    for spec in (f for f in table_spec.fields if f.seals_value):
         column = table.c[naming.column_name_for(spec)]
         sealed = [{"row_id": row_id, "value": seal(ring, table_key, spec, row_id, row.get(spec.key))}
                   for row_id, row in zip(new_ids, rows) if row.get(spec.key) is not None]

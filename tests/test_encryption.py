@@ -21,6 +21,7 @@ tables:
       formula: {type: text, label: {zh: 配方, en: Formula}, encrypted: true}
       cost: {type: money, label: {zh: 成本, en: Cost}, encrypted: true}
       phone: {type: phone, label: {zh: 电话, en: Phone}, encrypted: true}
+      sheet: {type: attachment, label: {zh: 工艺单, en: Process sheet}, encrypted: true}
 roles:
   clerk:
     tables:
@@ -195,3 +196,101 @@ def test_keys_rotate_moves_every_value_to_the_new_key_and_check_proves_it(secret
     malformed = crm("keys", "check", CRM_ENCRYPTION_KEYS="not-a-key")
     assert malformed.stderr == ("Encryption keys: CRM_ENCRYPTION_KEYS: one of the keys is not a key (expected 32 "
                                 "bytes in URL-safe base64; make one with `crm keys new`)\n")
+
+
+def test_an_encrypted_attachment_is_stored_encrypted_and_bound_to_its_name(secret_app: Any) -> None:
+    import io
+    import re
+    first, second = add_recipes(secret_app)
+    browser = Browser(secret_app)
+    content = f"%PDF {PLAIN} 工艺".encode()
+    for pk in (first, second):
+        saved = browser.submit(f"/t/recipe/edit/{pk}", {"name": f"配方{pk}", "sheet": (io.BytesIO(content), "工艺单.pdf")},
+                               content_type="multipart/form-data")
+        assert saved.status_code == 302, saved.text
+    uploads = Path(secret_app.config["UPLOAD_FOLDER"])
+    stored = sorted(uploads.iterdir())
+    assert len(stored) == 2 and all(PLAIN.encode() not in f.read_bytes() for f in stored)
+    link = re.search(r'href="(/t/recipe/file/sheet/[^"]+)"', browser.get(f"/t/recipe/show/{first}").text).group(1)
+    answer = browser.get(link)
+    assert answer.status_code == 200 and answer.data == content
+    answer.close()
+    reveals = [e for e in raw_audit(secret_app) if e["action"] == "reveal" and '"sheet"' in (e["changes"] or "")]
+    assert reveals and reveals[-1]["username"] == "admin"
+    clerk = Browser(secret_app, "clerk", PASSWORD)
+    assert clerk.get(link).status_code == 403
+    assert "●●●●" in clerk.get(f"/t/recipe/show/{first}").text
+    # another record's encrypted file put in its place does not open, nor does a plain file
+    from urllib.parse import unquote
+    mine = uploads / unquote(link.rsplit("/", 1)[1])
+    other = next(f for f in stored if f != mine)
+    mine.write_bytes(other.read_bytes())
+    moved = browser.get(link)
+    assert moved.status_code == 500 and "the file does not decrypt" in moved.text
+    mine.write_bytes(b"%PDF plain")
+    assert "the file is not encrypted" in browser.get(link).text
+
+
+def test_rotation_encrypts_files_stored_before_the_field_was_encrypted(secret_app: Any, db_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+    first, _ = add_recipes(secret_app)
+    uploads = Path(secret_app.config["UPLOAD_FOLDER"])
+    uploads.mkdir(parents=True, exist_ok=True)
+    (uploads / "old__旧工艺单.pdf").write_bytes(b"%PDF old plain sheet")
+    with secret_app.app_context(), secret_app.extensions["crm"].db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE recipe SET sheet = 'old__旧工艺单.pdf' WHERE id = :i"), {"i": first})
+    config = secret_app.config
+    env = {**os.environ, "CRM_DATABASE_URL": db_url, "CRM_SCHEMA_DIR": config["CRM_SCHEMA_DIR"],
+           "CRM_INSTANCE_DIR": config["CRM_INSTANCE_DIR"], "CRM_MIGRATIONS_DIR": config["CRM_MIGRATIONS_DIR"],
+           "CRM_SECRET_KEY": "k" * 40}
+    env.pop("CRM_ENCRYPTION_KEYS", None)
+
+    def crm(*args: str) -> Any:
+        return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+                              cwd=Path(__file__).parent.parent, timeout=120)
+    before = crm("keys", "check")
+    assert before.returncode == 1
+    assert f"recipe.sheet#{first} (old__旧工艺单.pdf): file:old__旧工艺单.pdf: the file is not encrypted" in before.stderr
+    rotated = crm("keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert b"old plain sheet" not in (uploads / "old__旧工艺单.pdf").read_bytes()
+    assert crm("keys", "check").returncode == 0
+    answer = Browser(secret_app).get("/t/recipe/file/sheet/old__旧工艺单.pdf")
+    assert answer.data == b"%PDF old plain sheet"
+    answer.close()
+
+
+def raw_audit(app: Any) -> list[dict[str, Any]]:
+    from crm.audit.log import AUDIT_TABLE
+    with app.app_context(), app.extensions["crm"].db.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(AUDIT_TABLE).order_by(AUDIT_TABLE.c.id))]
+
+
+def raw_database_bytes(url: str) -> bytes:
+    """Return the database as bytes: SQLite's files, or a pg_dump / mariadb-dump of a server database."""
+    import subprocess
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal"),
+                                                 path.with_name(path.name + "-journal")) if p.exists())
+    if parsed.get_backend_name() == "postgresql":
+        command = ["pg_dump", "-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432), "-U",
+                   parsed.username or "postgres", parsed.database or ""]
+    else:
+        command = ["mariadb-dump", "-h", parsed.host or "127.0.0.1", "-P", str(parsed.port or 3306), "-u",
+                   parsed.username or "root", parsed.database or ""]
+    return subprocess.run(command, capture_output=True, check=True, timeout=120).stdout
+
+
+def test_no_plaintext_in_the_database_file_or_dump(secret_app: Any) -> None:
+    first, _ = add_recipes(secret_app)
+    Api(secret_app).put(f"/api/v1/recipe/{first}", json={"formula": f"{PLAIN}-changed", "phone": "13900001111"})
+    with secret_app.app_context():
+        secret_app.extensions["crm"].db.engine.dispose()  # SQLite: everything written to its file
+    raw = raw_database_bytes(secret_app.config["CRM_DATABASE_URL"])
+    assert "配方0".encode() in raw  # plain fields are there to be found
+    for secret in (PLAIN, "R-001", "13812345678", "13900001111", "10.50"):
+        assert secret.encode() not in raw, secret

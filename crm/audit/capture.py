@@ -64,7 +64,7 @@ def plain(spec: FieldSpec, value: Any) -> Any:
 def recorded(ctx: AuditContext, spec: FieldSpec, record_id: Any, value: Any) -> Any:
     """Return a value as it goes into the log: sealed for an encrypted field."""
     value = plain(spec, value)
-    if spec.encrypted and value is not None:
+    if spec.seals_value and value is not None:
         return {"sealed": ctx.ring.encrypt(str(value), audit_place(ctx.table.key, spec.key, record_id))}
     return value
 

@@ -273,7 +273,7 @@ class Planner:
         if before["type"] != new["type"] or (old_target != new.get("to") and new["type"] == "link"):
             self.plan_type_change(table, spec, before, new, check)
             return
-        if (bool(before.get("encrypted")), bool(before.get("searchable"))) != (spec.encrypted, spec.searchable):
+        if (bool(before.get("encrypted")), bool(before.get("searchable"))) != (spec.seals_value, spec.searchable):
             self.plan_converted(table, spec, before, new, check, encryption_words(name, before, spec), review=False)
             return
         if (before["max_length"] and new["max_length"] and new["max_length"] != before["max_length"]
@@ -386,8 +386,8 @@ class Planner:
 
 def encryption_words(name: str, before: dict[str, Any], spec: FieldSpec) -> str:
     """Return the plan line of a change in how a field is encrypted."""
-    if spec.encrypted and not before.get("encrypted"):
+    if spec.seals_value and not before.get("encrypted"):
         return f"~ encrypt {name}" + (" (searchable by exact value)" if spec.searchable else "")
-    if not spec.encrypted:
+    if not spec.seals_value:
         return f"~ decrypt {name} (its values are stored as plain text again)"
     return f"~ {'add' if spec.searchable else 'drop'} the exact-match search index of {name}"

@@ -63,7 +63,7 @@ def state_of(spec: FieldSpec) -> dict[str, Any]:
         "to": spec.to,
         "on_delete": spec.on_delete if spec.is_relation else None,
         # Only when set, so that the states recorded before encryption existed stay equal.
-        **({"encrypted": True} if spec.encrypted else {}),
+        **({"encrypted": True} if spec.seals_value else {}),
         **({"searchable": True} if spec.searchable else {}),
     }
 

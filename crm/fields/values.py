@@ -382,6 +382,10 @@ class AttachmentType(ValueType):
     name = "attachment"
     default_max_length = 512
     can_be_unique = False
+    can_be_encrypted = True
+
+    def allowed_keys(self) -> frozenset[str]:
+        return super().allowed_keys() - {"searchable"}  # the file is encrypted; its name is not searched
 
 
 class RatingType(IntegerType):

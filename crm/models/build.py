@@ -97,7 +97,7 @@ def build_table(spec: TableSpec, metadata: sa.MetaData, user_table: sa.Table,
 def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table, cyclic: bool = False) -> sa.Column[Any]:
     """Return the column of one field, with its foreign key, uniqueness, index and default."""
     name = naming.column_name_for(spec)
-    args: list[Any] = [name, ENCRYPTED_STORAGE if spec.encrypted else field_type(spec).column_type(spec)]
+    args: list[Any] = [name, ENCRYPTED_STORAGE if spec.seals_value else field_type(spec).column_type(spec)]
     if spec.is_relation:
         target = user_table.c.id if spec.type == "user" else f"{naming.table_name_for(spec.to or '')}.id"
         # A link in a cycle (customer -> contact -> customer) gets its constraint after both tables exist.

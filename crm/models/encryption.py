@@ -81,7 +81,7 @@ def index_condition(ring: Keyring, column: Any, table_key: str, spec: FieldSpec,
 def install_encryption(models: BuiltModels, ring: Keyring) -> None:
     """Seal and open the encrypted fields of every mapped class with `ring`."""
     for table in models.schema.tables:
-        specs = [f for f in table.fields if f.encrypted]
+        specs = [f for f in table.fields if f.seals_value]
         if specs:
             listen(models.model(table.key), table, specs, ring)
 
@@ -135,7 +135,7 @@ def check_keys_open_stored_values(session: Any, models: BuiltModels, ring: Keyri
     """Open the first stored value of every encrypted field; KeyProblem naming the setting when the
     keys are not the ones the data was encrypted with (the full check is `crm keys check`)."""
     for table in models.schema.tables:
-        for spec in (f for f in table.fields if f.encrypted):
+        for spec in (f for f in table.fields if f.seals_value):
             column = models.metadata.tables[naming.table_name_for(table.key)].c[naming.column_name_for(spec)]
             row = session.execute(sa.select(column.table.c.id, column).where(column.is_not(None))
                                   .order_by(column.table.c.id).limit(1)).first()

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = "enc1"
+FILE_MAGIC = b"CRMFILE1:"  # an encrypted attachment: magic, key id, ':', nonce, ciphertext + tag
 KEYS_SETTING = "CRM_ENCRYPTION_KEYS"
 KEY_FILE = "encryption.keys"
 
@@ -104,6 +105,27 @@ class Keyring:
             raise DecryptFailed(f"{place}: the stored value does not decrypt — it was altered, or copied from "
                                 "another record or field") from None
 
+    def seal_bytes(self, data: bytes, place: str) -> bytes:
+        """Return the stored form of a file's bytes, bound to `place` (e.g. 'file:<stored name>')."""
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.primary.secret).encrypt(nonce, data, place.encode("utf-8"))
+        return FILE_MAGIC + self.primary.id.encode("ascii") + b":" + nonce + sealed
+
+    def open_bytes(self, stored: bytes, place: str) -> bytes:
+        """Return a file's bytes from their stored form; DecryptFailed saying why otherwise."""
+        if not stored.startswith(FILE_MAGIC):
+            raise DecryptFailed(f"{place}: the file is not encrypted")
+        key_id, _, rest = stored[len(FILE_MAGIC):].partition(b":")
+        key = self.key(key_id.decode("ascii", "replace"))
+        if key is None:
+            raise DecryptFailed(f"{place}: encrypted with key {key_id.decode('ascii', 'replace')}, which is not among "
+                                f"the keys in {self.source}; add that key back to {KEYS_SETTING}")
+        try:
+            return AESGCM(key.secret).decrypt(rest[:12], rest[12:], place.encode("utf-8"))
+        except (InvalidTag, ValueError):
+            raise DecryptFailed(f"{place}: the file does not decrypt — it was altered, or belongs to another "
+                                "record") from None
+
     def blind_index(self, value: str, field: str, key: Key | None = None) -> str:
         """Return the blind index of `value` in `field` ('table.field') under `key` (default: the first)."""
         message = f"{field}\0{normalise(value)}".encode("utf-8")
@@ -121,6 +143,13 @@ def normalise(value: str) -> str:
 
 def is_encrypted(stored: object) -> bool:
     return isinstance(stored, str) and stored.startswith(PREFIX + ":")
+
+
+def file_key_id(stored: bytes) -> str | None:
+    """Return the id of the key an encrypted file was sealed with; None for a file that is not encrypted."""
+    if not stored.startswith(FILE_MAGIC):
+        return None
+    return stored[len(FILE_MAGIC):].partition(b":")[0].decode("ascii", "replace")
 
 
 def key_id_of(stored: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from crm.models.build import BuiltModels
 from crm.models.encryption import INDEX_PREFIX, ciphertext_of, is_sealed, open_value, seal
 from crm.spec.model import FieldSpec, TableSpec
 
-from .crypto import DecryptFailed, Keyring, key_id_of
+from .crypto import DecryptFailed, Keyring, file_key_id, key_id_of
 
 BATCH = 500
 
@@ -31,7 +32,7 @@ def encrypted_fields(models: BuiltModels) -> Iterator[tuple[TableSpec, FieldSpec
     """Yield (table, field, column) for every encrypted field of the schema."""
     for table in models.schema.tables:
         for spec in table.fields:
-            if spec.encrypted:
+            if spec.seals_value:
                 yield table, spec, models.metadata.tables[naming.table_name_for(table.key)].c[naming.column_name_for(spec)]
 
 
@@ -104,3 +105,58 @@ def needs_rotation(stored: Any, spec: FieldSpec, ring: Keyring) -> bool:
         return True
     return (key_id_of(ciphertext_of(stored)) != ring.primary.id
             or str(stored).startswith(INDEX_PREFIX + ":") != spec.searchable)
+
+
+def encrypted_files(engine: sa.Engine, models: BuiltModels, upload_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Yield (place, path) of every stored file of an encrypted attachment field."""
+    with engine.connect() as conn:
+        for table in models.schema.tables:
+            for spec in (f for f in table.fields if f.encrypted and f.type == "attachment"):
+                column = models.metadata.tables[naming.table_name_for(table.key)].c[naming.column_name_for(spec)]
+                for batch in stored_values(conn, column):
+                    for row_id, stored in batch:
+                        yield f"{table.key}.{spec.key}#{row_id} ({stored})", upload_dir / str(stored)
+
+
+def check_files(engine: sa.Engine, models: BuiltModels, ring: Keyring, upload_dir: Path, report: KeyReport) -> None:
+    """Add to `report` the encrypted files per key and every file that is missing or does not decrypt."""
+    for where, path in encrypted_files(engine, models, upload_dir):
+        try:
+            ring.open_bytes(path.read_bytes(), file_place(path.name))
+            report.per_key[file_key_id(path.read_bytes()) or ""] += 1
+        except FileNotFoundError:
+            report.failures.append(f"{where}: the file is missing")
+        except DecryptFailed as exc:
+            report.failures.append(f"{where}: {exc}")
+
+
+def rotate_files(engine: sa.Engine, models: BuiltModels, ring: Keyring, upload_dir: Path, report: KeyReport,
+                 progress: Callable[[str], None] = lambda line: None) -> None:
+    """Encrypt every file of an encrypted attachment field under the first key: files under an older
+    key, and files stored before the field was encrypted. Each file is replaced whole (write, rename)."""
+    done = 0
+    for where, path in encrypted_files(engine, models, upload_dir):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            report.failures.append(f"{where}: the file is missing")
+            continue
+        key = file_key_id(data)
+        if key == ring.primary.id:
+            continue
+        try:
+            plain = data if key is None else ring.open_bytes(data, file_place(path.name))
+        except DecryptFailed as exc:
+            report.failures.append(f"{where}: {exc}")
+            continue
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(ring.seal_bytes(plain, file_place(path.name)))
+        partial.replace(path)
+        report.rewritten += 1
+        done += 1
+        progress(f"{where}: file encrypted under key {ring.primary.id}")
+
+
+def file_place(stored: str) -> str:
+    """Return the authenticated place of an encrypted file (the same as the screens use)."""
+    return f"file:{stored}"

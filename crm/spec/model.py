@@ -81,6 +81,11 @@ class FieldSpec:
     line: int = 0
 
     @property
+    def seals_value(self) -> bool:
+        """True when the stored value itself is encrypted (an encrypted attachment's file is, its name not)."""
+        return self.encrypted and self.type != "attachment"
+
+    @property
     def is_relation(self) -> bool:
         return self.type in ("link", "user")
 

@@ -40,7 +40,7 @@ def request_actor() -> tuple[Any, Any, Any]:
 
 def revealed_fields(table: TableSpec, access: FieldAccess, columns: list[str]) -> list[str]:
     """Return the encrypted fields among `columns` that `access` shows in plain text."""
-    return [f.key for f in table.fields if f.encrypted and f.key in columns and access.shows(f.key)
+    return [f.key for f in table.fields if f.seals_value and f.key in columns and access.shows(f.key)
             and f.key not in access.masked]
 
 

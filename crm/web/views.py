@@ -1,6 +1,7 @@
 """Generated CRUD screens: one ModelView class per table, built with one type() call each."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import uuid
@@ -17,6 +18,7 @@ from werkzeug.utils import secure_filename
 from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
+from crm.security.keys import file_place
 from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, row_rule_filter
 from crm.spec.model import Label
 from crm.security.permissions import METHOD_VERBS
@@ -257,7 +259,8 @@ class RecordView(FieldRulesMixin, ModelView):
             if spec.type == "attachment" and spec.key in form._fields:
                 upload = request.files.get(spec.key)
                 if upload and upload.filename:
-                    form._fields[spec.key].data = save_upload(upload)
+                    ring = current_app.extensions["crm"].keyring if spec.encrypted else None
+                    form._fields[spec.key].data = save_upload(upload, ring)
                 else:
                     del form._fields[spec.key]  # keep the stored file when none was sent
 
@@ -265,26 +268,43 @@ class RecordView(FieldRulesMixin, ModelView):
     @has_access
     def file(self, field_key: str, stored: str) -> Any:
         """Send an attachment, found by its stored name in a record this user may read."""
+        access = self.field_access()
         if (not self.table_spec.has_field(field_key) or self.table_spec.field(field_key).type != "attachment"
-                or not self.field_access().shows(field_key)):
+                or not access.shows(field_key)):
             abort(404)
+        spec = self.table_spec.field(field_key)
+        if field_key in access.masked:
+            abort(403)  # an encrypted file, and the user may not reveal it
         filters = self.datamodel.get_filters().add_filter(field_key, self.datamodel.FilterEqual, stored)
-        count, _ = self.datamodel.query(filters.get_joined_filters(self._base_filters), page_size=1, page=0)
+        count, items = self.datamodel.query(filters.get_joined_filters(self._base_filters), page_size=1, page=0)
         path = os.path.join(current_app.config["UPLOAD_FOLDER"], stored)
         if not count or "/" in stored or not os.path.isfile(path):
             abort(404)
-        return send_file(path, as_attachment=True, download_name=stored_file_label(stored))
+        if not spec.encrypted:
+            return send_file(path, as_attachment=True, download_name=stored_file_label(stored))
+        with open(path, "rb") as handle:
+            data = handle.read()
+        # A plain file in an encrypted field (stored before the field was encrypted, or swapped) is
+        # refused like a damaged one; `crm keys rotate` encrypts the files stored before.
+        data = current_app.extensions["crm"].keyring.open_bytes(data, file_place(stored))
+        record_reveal(self.table_spec, [field_key], [(items[0].id, {field_key: stored})])
+        return send_file(io.BytesIO(data), as_attachment=True, download_name=stored_file_label(stored))
 
 
-def save_upload(upload: Any) -> str:
-    """Store an uploaded file under UPLOAD_FOLDER; return its stored name `<random>__<name>`."""
+def save_upload(upload: Any, ring: Any = None) -> str:
+    """Store an uploaded file under UPLOAD_FOLDER (encrypted with `ring` when given); return its stored
+    name `<random>__<name>`."""
     folder = current_app.config["UPLOAD_FOLDER"]
     os.makedirs(folder, exist_ok=True)
     name = secure_filename(upload.filename) or "file"
     # secure_filename drops Chinese characters; keep the original name for people when it had any.
     original = os.path.basename(upload.filename).replace("/", "_").replace("\\", "_")[:200]
     stored = f"{uuid.uuid4().hex}__{original if original.strip('. ') else name}"
-    upload.save(os.path.join(folder, stored))
+    if ring is None:
+        upload.save(os.path.join(folder, stored))
+    else:
+        with open(os.path.join(folder, stored), "wb") as target:
+            target.write(ring.seal_bytes(upload.read(), file_place(stored)))
     return stored
 
 
