@@ -280,7 +280,11 @@ def keys_rotate() -> None:
     after = check_values(engine, state.models, state.keyring)
     check_files(engine, state.models, state.keyring, uploads, after)
     click.echo(f"Re-encrypted {report.rewritten:,} values under key {state.keyring.primary.id}.")
-    old = [k.id for k in state.keyring.keys[1:] if not after.per_key.get(k.id)]
+    for key in state.keyring.keys[1:]:
+        if after.audit_keys.get(key.id):
+            click.echo(f"Keep key {key.id}: {after.audit_keys[key.id]:,} values in the audit log are sealed with it "
+                       "(the log is never rewritten, so they cannot move to the new key).")
+    old = [k.id for k in state.keyring.keys[1:] if not after.per_key.get(k.id) and not after.audit_keys.get(k.id)]
     if old:
         click.echo(f"No value uses {', '.join(old)} any more: remove {'it' if len(old) == 1 else 'them'} from the "
                    "keys once your backups no longer need it.")
@@ -300,6 +304,9 @@ def keys_check() -> None:
         check_files(state.db.engine, state.models, state.keyring, Path(app.config["UPLOAD_FOLDER"]), report)
     counts = ", ".join(f"{count:,} under key {key}" for key, count in sorted(report.per_key.items())) or "no values"
     click.echo(f"Encrypted values that decrypt: {counts}.")
+    if report.audit_keys:
+        sealed = ", ".join(f"{count:,} under key {key}" for key, count in sorted(report.audit_keys.items()))
+        click.echo(f"Sealed values in the audit log that decrypt: {sealed}.")
     for line in report.failures:
         click.echo(f"  does not decrypt: {line}", err=True)
     if report.failures:

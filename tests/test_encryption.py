@@ -179,9 +179,13 @@ def test_keys_rotate_moves_every_value_to_the_new_key_and_check_proves_it(secret
     assert rotated.returncode == 0, rotated.stderr
     assert "recipe.formula: 2 of 2 values checked" in rotated.stdout
     assert f"Re-encrypted 8 values under key {new_key}." in rotated.stdout
-    assert f"No value uses {old_key} any more" in rotated.stdout
+    # the audit log's sealed values stay under the old key: the chain is never rewritten
+    assert (f"Keep key {old_key}: 8 values in the audit log are sealed with it (the log is never rewritten, so "
+            "they cannot move to the new key).") in rotated.stdout
+    assert "No value uses" not in rotated.stdout
     after = crm("keys", "check")
-    assert after.stdout == f"Encrypted values that decrypt: 8 under key {new_key}.\n"
+    assert after.stdout == (f"Encrypted values that decrypt: 8 under key {new_key}.\n"
+                            f"Sealed values in the audit log that decrypt: 8 under key {old_key}.\n")
     assert crm("keys", "rotate").stdout.count("Re-encrypted 0 values") == 1  # nothing left to do
     text = " ".join(str(v) for row in raw_rows(secret_app) for v in row)
     assert f"enc1:{old_key}:" not in text and text.count(f"enc1:{new_key}:") == 8
@@ -294,3 +298,24 @@ def test_no_plaintext_in_the_database_file_or_dump(secret_app: Any) -> None:
     assert "配方0".encode() in raw  # plain fields are there to be found
     for secret in (PLAIN, "R-001", "13812345678", "13900001111", "10.50"):
         assert secret.encode() not in raw, secret
+
+
+def test_processes_starting_together_share_one_new_key_and_a_loose_key_file_is_refused(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    from crm.security.crypto import KeyProblem, load_keyring
+    found: list[str] = []
+    threads = [threading.Thread(target=lambda: found.append(load_keyring(None, tmp_path, create=True).primary.id))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 8 and len(set(found)) == 1  # the first file to appear wins
+    assert [p.name for p in tmp_path.iterdir()] == ["encryption.keys"]
+    os.chmod(tmp_path / "encryption.keys", 0o644)
+    with pytest.raises(KeyProblem) as refused:
+        load_keyring(None, tmp_path, create=True)
+    assert str(refused.value) == (f"{tmp_path / 'encryption.keys'} can be read or changed by other users (mode 644); "
+                                  f"run: chmod 600 {tmp_path / 'encryption.keys'}")

@@ -13,8 +13,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import sqlalchemy as sa
 from sqlalchemy import event, orm
 
+from crm.models import naming
 from crm.models.build import BuiltModels
 from crm.security.crypto import Keyring
 from crm.spec.model import FieldSpec, TableSpec
@@ -29,6 +31,7 @@ class AuditContext:
     table: TableSpec
     ring: Keyring
     actor: Actor
+    models: BuiltModels
 
 
 _CONTEXTS: "weakref.WeakKeyDictionary[type, AuditContext]" = weakref.WeakKeyDictionary()
@@ -38,7 +41,7 @@ PENDING = "crm_audit_pending"
 def install_audit(models: BuiltModels, ring: Keyring, actor: Actor) -> None:
     """Record the changes of every schema table's records; `actor` says who and from where."""
     for table in models.schema.tables:
-        _CONTEXTS[models.model(table.key)] = AuditContext(table, ring, actor)
+        _CONTEXTS[models.model(table.key)] = AuditContext(table, ring, actor, models)
 
 
 def audit_place(table_key: str, field_key: str, record_id: Any) -> str:
@@ -106,10 +109,35 @@ def collect(session: orm.Session, flush_context: Any, instances: Any) -> None:
                 changes = differences(ctx, obj)
                 if changes:
                     pending.append((obj, "update", changes))
-        for obj in list(session.deleted):
-            ctx = _CONTEXTS.get(type(obj))
-            if ctx is not None:
-                pending.append((obj, "delete", snapshot(ctx, obj)))
+        deleted = [obj for obj in session.deleted if type(obj) in _CONTEXTS]
+        seen = {(type(obj), obj.id) for obj in deleted}
+        for obj in deleted:
+            pending.append((obj, "delete", snapshot(_CONTEXTS[type(obj)], obj)))
+            pending += dependants(session, _CONTEXTS[type(obj)], obj, seen)
+
+
+def dependants(session: orm.Session, ctx: AuditContext, parent: Any, seen: set[Any]) -> list[Any]:
+    """Return the entries of the records the database itself changes when `parent` is deleted: the
+    children deleted with it (on_delete: cascade, and theirs in turn) and those whose link it empties
+    (on_delete: set_null). The ORM never loads them, so nothing else would record them."""
+    found: list[Any] = []
+    models = ctx.models
+    for child_table, link in models.schema.children_of(ctx.table.key):
+        if link.on_delete not in ("cascade", "set_null"):
+            continue
+        child_model = models.model(child_table.key)
+        column = models.metadata.tables[naming.table_name_for(child_table.key)].c[naming.column_name_for(link)]
+        child_ctx = _CONTEXTS[child_model]
+        for child in session.execute(sa.select(child_model).where(column == parent.id)).scalars():
+            if (child_model, child.id) in seen:
+                continue
+            seen.add((child_model, child.id))
+            if link.on_delete == "cascade":
+                found.append((child, "delete", snapshot(child_ctx, child)))
+                found += dependants(session, child_ctx, child, seen)
+            else:
+                found.append((child, "update", {link.key: [parent.id, None]}))
+    return found
 
 
 @event.listens_for(orm.Session, "after_flush")

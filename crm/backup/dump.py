@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.pool import NullPool
 
 BATCH = 1000
@@ -75,7 +76,8 @@ def type_from(words: dict[str, Any]) -> sa.types.TypeEngine[Any]:
         return sa.String(words.get("length") or 255)
     if kind == "numeric":
         return sa.Numeric(words.get("precision"), words.get("scale"))
-    return {"text": sa.Text(), "boolean": sa.Boolean(), "datetime": sa.DateTime(), "date": sa.Date(),
+    long_text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")  # MariaDB's TEXT stops at 64 KB
+    return {"text": long_text, "boolean": sa.Boolean(), "datetime": sa.DateTime(), "date": sa.Date(),
             "integer": sa.Integer(), "binary": sa.LargeBinary()}.get(kind, sa.Text())
 
 

@@ -129,15 +129,25 @@ def fill_deferred(conn: sa.Connection, table: sa.Table, folder: Path, columns: l
 
 
 def reset_sequences(conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
-    """On PostgreSQL, move each id sequence past the restored ids (MariaDB and SQLite do it themselves)."""
-    if conn.dialect.name != "postgresql":
+    """Move each id sequence past the restored ids: PostgreSQL's serial and named sequences, and the
+    sequences MariaDB keeps for Flask-AppBuilder's tables (AUTO_INCREMENT and SQLite follow by themselves)."""
+    if conn.dialect.name == "sqlite":
         return
-    sequences = set(conn.execute(sa.text("SELECT sequence_name FROM information_schema.sequences")).scalars())
+    postgres = conn.dialect.name == "postgresql"
+    sequences = set(conn.execute(sa.text(
+        "SELECT sequence_name FROM information_schema.sequences" if postgres else
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+        "AND table_type = 'SEQUENCE'")).scalars())
     for name, table in tables.items():
         if "id" not in table.c:
             continue
-        owned = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name}).scalar()
+        owned = (conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name}).scalar()
+                 if postgres else None)
         sequence = owned or (f"{name}_id_seq" if f"{name}_id_seq" in sequences else None)
         highest = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
-        if sequence and highest:
+        if not sequence or not highest:
+            continue
+        if postgres:
             conn.execute(sa.text("SELECT setval(:s, :n)"), {"s": sequence, "n": highest})
+        else:
+            conn.execute(sa.text(f"SELECT SETVAL(`{sequence}`, {int(highest)})"))

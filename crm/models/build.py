@@ -111,7 +111,7 @@ def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table, cyclic
         "index": (spec.index or spec.is_relation) and not spec.unique,
         "info": {"field_spec": spec},
     }
-    if spec.default is not None:
+    if spec.default is not None and not spec.seals_value:  # an encrypted default is sealed by crm.models.encryption
         kwargs["default"] = lambda _ctx=None, _spec=spec: default_value(_spec)
     return sa.Column(*args, **kwargs)
 

@@ -18,6 +18,9 @@ from sqlalchemy import event, orm
 from crm.security.crypto import KEYS_SETTING, PREFIX, DecryptFailed, KeyProblem, Keyring, key_id_of
 from crm.spec.model import FieldSpec, TableSpec
 
+from crm.fields.types import default_value
+from crm.fields.values import VALUE_TYPES
+
 from . import naming
 from .build import BuiltModels
 
@@ -30,11 +33,22 @@ def place_of(table_key: str, field_key: str, row_id: Any) -> str:
     return f"{table_key}.{field_key}#{row_id}"
 
 
-def as_text(value: Any) -> str:
-    """Return a field value as the text that is encrypted."""
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
+def as_text(value: Any, spec: FieldSpec) -> str:
+    """Return a field value as the text that is encrypted: a number to the field's scale, as shown."""
+    if isinstance(value, decimal.Decimal) and spec.type in NUMERIC_TYPES:
+        places = VALUE_TYPES[spec.type].scale(spec)  # type: ignore[attr-defined]
+        return format(value.quantize(decimal.Decimal(1).scaleb(-places)), "f")
     return str(value)
+
+
+def searched_text(spec: FieldSpec, value: str) -> str:
+    """Return what a search for `value` compares: for a number, the number to the field's scale."""
+    if spec.type in NUMERIC_TYPES:
+        try:
+            return as_text(decimal.Decimal(str(value).strip().replace(",", "")), spec)
+        except decimal.InvalidOperation:
+            return value
+    return value
 
 
 def from_text(text: str, spec: FieldSpec) -> Any:
@@ -46,7 +60,7 @@ def seal(ring: Keyring, table_key: str, spec: FieldSpec, row_id: Any, value: Any
     """Return the stored form of `value` (None stays None)."""
     if value is None:
         return None
-    text = as_text(value)
+    text = as_text(value, spec)
     sealed = ring.encrypt(text, place_of(table_key, spec.key, row_id))
     if spec.searchable:
         return f"{INDEX_PREFIX}:{ring.blind_index(text, f'{table_key}.{spec.key}')}:{sealed}"
@@ -75,7 +89,7 @@ def open_value(ring: Keyring, table_key: str, spec: FieldSpec, row_id: Any, stor
 def index_condition(ring: Keyring, column: Any, table_key: str, spec: FieldSpec, value: str) -> Any:
     """Return the SQL condition 'this searchable encrypted field equals `value`' (under any active key)."""
     return sa.or_(*[column.startswith(f"{INDEX_PREFIX}:{index}:", autoescape=True)
-                    for index in ring.blind_indexes(value, f"{table_key}.{spec.key}")])
+                    for index in ring.blind_indexes(searched_text(spec, value), f"{table_key}.{spec.key}")])
 
 
 def install_encryption(models: BuiltModels, ring: Keyring) -> None:
@@ -91,6 +105,9 @@ def listen(model: type, table: TableSpec, specs: list[FieldSpec], ring: Keyring)
 
     @event.listens_for(model, "before_insert")
     def hold_back(mapper: Any, connection: Any, target: Any) -> None:
+        for f in specs:
+            if getattr(target, f.key) is None and f.default is not None:
+                setattr(target, f.key, default_value(f))  # the column has no default: it would be plain
         pending = {f.key: getattr(target, f.key) for f in specs if getattr(target, f.key) is not None}
         target.__dict__["_crm_unsealed"] = pending
         for key in pending:

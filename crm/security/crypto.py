@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,8 +138,9 @@ class Keyring:
 
 
 def normalise(value: str) -> str:
-    """Return the form a blind index is computed from: trimmed, case-folded, inner spaces squeezed."""
-    return " ".join(str(value).split()).casefold()
+    """Return the form a blind index is computed from: full-width forms folded (ＡＢ１２ is AB12),
+    trimmed, case-folded, inner spaces squeezed."""
+    return " ".join(unicodedata.normalize("NFKC", str(value)).split()).casefold()
 
 
 def is_encrypted(stored: object) -> bool:
@@ -169,7 +171,8 @@ def load_keyring(setting: str | None, instance_dir: Path, create: bool) -> Keyri
     if not path.exists():
         if not create:
             raise KeyProblem(f"no encryption keys: set {KEYS_SETTING} or keep the key file {path}")
-        write_key_file(path, [new_key()])
+        create_key_file(path)
+    refuse_if_readable_by_others(path)
     lines = [line for line in path.read_text(encoding="ascii").splitlines() if line.strip() and not line.startswith("#")]
     return checked(Keyring(tuple(Key.from_text(line, str(path)) for line in lines), f"{path} ({KEYS_SETTING} is not set)"))
 
@@ -186,14 +189,37 @@ def checked(ring: Keyring) -> Keyring:
     return ring
 
 
+def create_key_file(path: Path) -> None:
+    """Create the key file with one new key, unless another process starting at the same moment
+    already did: the first file to appear wins, so that every process encrypts with the same key."""
+    temp = write_temp_key_file(path, [new_key()])
+    try:
+        os.link(temp, path)  # atomic, and fails when the file exists: never two different keys
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp)
+
+
 def write_key_file(path: Path, keys: list[Key]) -> None:
-    """Write `keys` (first encrypts) to `path`, readable and writable by the owner only."""
+    """Replace the key file with `keys` (first encrypts), readable and writable by the owner only."""
+    os.replace(write_temp_key_file(path, keys), path)
+
+
+def write_temp_key_file(path: Path, keys: list[Key]) -> Path:
+    """Write `keys` to a new file of its own beside `path` (mode 600); return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".new")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write("# Encryption keys of the CRM: the first encrypts, all decrypt. Back this file up apart\n"
                      "# from the database; without it the encrypted fields cannot be read.\n")
         handle.writelines(f"{key.text()}\n" for key in keys)
-    os.chmod(temp, 0o600)
-    os.replace(temp, path)
+    return temp
+
+
+def refuse_if_readable_by_others(path: Path) -> None:
+    """Raise KeyProblem when the key file can be read or changed by other users (as ssh does)."""
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        raise KeyProblem(f"{path} can be read or changed by other users (mode {path.stat().st_mode & 0o777:o}); "
+                         f"run: chmod 600 {path}")

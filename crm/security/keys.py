@@ -2,6 +2,7 @@
 first key (rotation), in batches that each commit, so that an interrupted rotation resumes."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,9 @@ import sqlalchemy as sa
 
 from crm.models import naming
 from crm.models.build import BuiltModels
-from crm.models.encryption import INDEX_PREFIX, ciphertext_of, is_sealed, open_value, seal
+from crm.audit.capture import audit_place
+from crm.audit.log import AUDIT_TABLE
+from crm.models.encryption import INDEX_PREFIX, as_text, ciphertext_of, is_sealed, open_value, place_of, seal
 from crm.spec.model import FieldSpec, TableSpec
 
 from .crypto import DecryptFailed, Keyring, file_key_id, key_id_of
@@ -24,6 +27,7 @@ class KeyReport:
     """What a check or rotation found: values per key id, and the values that do not decrypt."""
 
     per_key: Counter[str] = field(default_factory=Counter)
+    audit_keys: Counter[str] = field(default_factory=Counter)  # sealed values in the audit log, per key
     failures: list[str] = field(default_factory=list)
     rewritten: int = 0
 
@@ -57,11 +61,47 @@ def check_values(engine: sa.Engine, models: BuiltModels, ring: Keyring) -> KeyRe
             for batch in stored_values(conn, column):
                 for row_id, stored in batch:
                     try:
-                        open_value(ring, table.key, spec, row_id, stored)
+                        value = open_value(ring, table.key, spec, row_id, stored)
                         report.per_key[key_id_of(ciphertext_of(stored))] += 1
                     except DecryptFailed as exc:
                         report.failures.append(str(exc))
+                        continue
+                    if not index_matches(ring, table.key, spec, row_id, stored, value):
+                        report.failures.append(f"{place_of(table.key, spec.key, row_id)}: its search index does "
+                                               "not match its value (altered); 'crm keys rotate' rebuilds it")
+    check_audit_values(engine, ring, report)
     return report
+
+
+def index_matches(ring: Keyring, table_key: str, spec: FieldSpec, row_id: Any, stored: str, value: Any) -> bool:
+    """Return True unless a searchable value's blind index differs from the one its value gives."""
+    if not spec.searchable:
+        return True
+    key = ring.key(key_id_of(ciphertext_of(stored)))
+    return seal_index(ring, table_key, spec, value, key) == stored.split(":", 2)[1]
+
+
+def seal_index(ring: Keyring, table_key: str, spec: FieldSpec, value: Any, key: Any) -> str:
+    return ring.blind_index(as_text(value, spec), f"{table_key}.{spec.key}", key)
+
+
+def check_audit_values(engine: sa.Engine, ring: Keyring, report: KeyReport) -> None:
+    """Count the sealed values in the audit log per key (the log is never rewritten, so their keys
+    must stay), and add those that do not decrypt to `report`."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(AUDIT_TABLE.name):
+            return
+        query = sa.select(AUDIT_TABLE.c.id, AUDIT_TABLE.c.table_key, AUDIT_TABLE.c.record_id, AUDIT_TABLE.c.changes)
+        for row in conn.execute(query.where(AUDIT_TABLE.c.changes.like('%"sealed"%'))):
+            for field, value in json.loads(row.changes).items():
+                for item in value if isinstance(value, list) else [value]:
+                    if not (isinstance(item, dict) and "sealed" in item):
+                        continue
+                    try:
+                        ring.decrypt(item["sealed"], audit_place(row.table_key, field, row.record_id))
+                        report.audit_keys[key_id_of(item["sealed"])] += 1
+                    except DecryptFailed as exc:
+                        report.failures.append(f"audit log entry {row.id}: {exc}")
 
 
 def rotate_values(engine: sa.Engine, models: BuiltModels, ring: Keyring,
@@ -80,17 +120,24 @@ def rotate_values(engine: sa.Engine, models: BuiltModels, ring: Keyring,
             for batch in stored_values(reader, column):
                 updates = []
                 for row_id, stored in batch:
-                    if not needs_rotation(stored, spec, ring):
+                    if not needs_rotation(stored, spec, ring) and not spec.searchable:
                         continue
                     try:
                         value = open_value(ring, table.key, spec, row_id, stored)
                     except DecryptFailed as exc:
                         report.failures.append(str(exc))
                         continue
-                    updates.append({"row_id": row_id, "value": seal(ring, table.key, spec, row_id, value)})
+                    if not needs_rotation(stored, spec, ring) and index_matches(ring, table.key, spec, row_id,
+                                                                                stored, value):
+                        continue
+                    updates.append({"row_id": row_id, "old": stored,
+                                    "value": seal(ring, table.key, spec, row_id, value)})
                 if updates:
+                    # Only where the value is still the one read: a save in between is never undone
+                    # (it was sealed by the panel; a second run moves it if it used an old key).
                     with engine.begin() as writer:
-                        writer.execute(column.table.update().where(column.table.c.id == sa.bindparam("row_id"))
+                        writer.execute(column.table.update().where(column.table.c.id == sa.bindparam("row_id"),
+                                                                   column == sa.bindparam("old"))
                                        .values({column.name: sa.bindparam("value")}), updates)
                 done += len(batch)
                 report.rewritten += len(updates)

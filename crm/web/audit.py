@@ -70,18 +70,23 @@ class ShownEntry:
     changes: list[tuple[str, str, str]]  # (field label, before, after)
 
 
-def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_id: Any, value: Any) -> str:
-    """Return a recorded value for display: unsealed only for a user who may reveal the field."""
+def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_id: Any, value: Any,
+                revealed: set[tuple[str, str, Any]] | None = None) -> str:
+    """Return a recorded value for display: unsealed only for a user who may reveal the field (and
+    then noted in `revealed` as (table, field, record), to be recorded as a reveal)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, dict) and "sealed" in value:
         if spec.key in access.masked:
             return "●●●●"
         try:
-            return current_app.extensions["crm"].keyring.decrypt(value["sealed"],
+            text = current_app.extensions["crm"].keyring.decrypt(value["sealed"],
                                                                   audit_place(table.key, spec.key, record_id))
         except DecryptFailed:
             return "⚠"
+        if revealed is not None:
+            revealed.add((table.key, spec.key, record_id))
+        return text
     if spec.key in access.masked:
         return masked(spec, value) or "—"
     if spec.type in ("link", "user"):
@@ -94,7 +99,8 @@ def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_i
     return str(value)
 
 
-def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess) -> ShownEntry | None:
+def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess,
+                revealed: set[tuple[str, str, Any]] | None = None) -> ShownEntry | None:
     """Return one entry with only the fields `access` shows; None for a reveal of fields it does not show."""
     import json
     lang = current_lang()
@@ -107,8 +113,8 @@ def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess) -> Shown
             value = data[spec.key]
             before, after = (value if row.action == "update" else ([None, value] if row.action == "create"
                                                                    else [value, None]))
-            changes.append((spec.label.text(lang), shown_value(table, spec, access, row.record_id, before),
-                            shown_value(table, spec, access, row.record_id, after)))
+            changes.append((spec.label.text(lang), shown_value(table, spec, access, row.record_id, before, revealed),
+                            shown_value(table, spec, access, row.record_id, after, revealed)))
     elif row.action == "reveal" and table is not None and isinstance(data, dict):
         labels = [table.field(k).label.text(lang) for k in data.get("fields", [])
                   if table.has_field(k) and access.shows(k)]
@@ -131,7 +137,21 @@ def record_history(models: Any, table: TableSpec, record_id: int) -> list[ShownE
     rows = session.execute(sa.select(AUDIT_TABLE).where(AUDIT_TABLE.c.table_key == table.key,
                                                         AUDIT_TABLE.c.record_id == record_id)
                            .order_by(AUDIT_TABLE.c.id.desc()).limit(200)).all()
-    return [e for e in (shown_entry(row, table, access) for row in rows) if e is not None]
+    revealed: set[tuple[str, str, Any]] = set()
+    shown = [e for e in (shown_entry(row, table, access, revealed) for row in rows) if e is not None]
+    record_history_reveals(models, revealed)
+    return shown
+
+
+def record_history_reveals(models: Any, revealed: set[tuple[str, str, Any]]) -> None:
+    """Record the encrypted values an audit view showed in plain text, per table and field."""
+    by_table: dict[str, dict[str, set[Any]]] = {}
+    for table_key, field_key, record_id in revealed:
+        by_table.setdefault(table_key, {}).setdefault(field_key, set()).add(record_id)
+    for table_key, fields in sorted(by_table.items()):
+        records = sorted({r for ids in fields.values() for r in ids})
+        record_reveal(models.schema.table(table_key), sorted(fields), [(r, {k: "shown" for k in fields})
+                                                                        for r in records])
 
 
 def visible_entries(models: Any, user: Any) -> Any:
@@ -188,12 +208,14 @@ class AuditView(BaseView):
         rows = session.execute(query.order_by(AUDIT_TABLE.c.id.desc()).offset(page * PAGE_SIZE).limit(PAGE_SIZE)).all()
         tables = {t.key: t for t in state.schema.tables}
         entries = []
+        revealed: set[tuple[str, str, Any]] = set()
         for row in rows:
             table = tables.get(row.table_key or "")
             access = field_access(state.schema, table.key, user) if table is not None else FieldAccess()
-            entry = shown_entry(row, table, access)
+            entry = shown_entry(row, table, access, revealed)
             if entry is not None:
                 entries.append(entry)
+        record_history_reveals(state.models, revealed)
         return self.render_template("crm/audit.html", entries=entries, total=total, page=page,
                                     pages=(total + PAGE_SIZE - 1) // PAGE_SIZE, tables=state.schema.tables,
                                     actions=ACTION_LABELS, args=args)

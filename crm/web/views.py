@@ -47,9 +47,11 @@ class KeywordFilter(BaseFilter):
     fields: list[str]  # the table's search fields the user may see
 
     def apply(self, query: Any, value: Any) -> Any:
-        for word in str(value).split():
-            query = query.filter(sa.or_(*self.word_conditions(word)))
-        return query
+        every_word = sa.and_(*[sa.or_(*self.word_conditions(word)) for word in str(value).split()])
+        # An encrypted field matches its whole value only, which may hold spaces ("AB 12").
+        whole = [encrypted_condition(self.datamodel.obj, self.table.field(key), str(value))
+                 for key in self.fields if self.table.field(key).encrypted]
+        return query.filter(sa.or_(every_word, *whole) if whole else every_word)
 
     def word_conditions(self, word: str) -> list[Any]:
         """Return one SQL condition per search field that matches `word`."""
