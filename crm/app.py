@@ -69,7 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
         install_encryption(models, ring)
-        install_audit(models, ring, request_actor)
+        install_audit(models, ring, request_actor, appbuilder.sm.user_model)
         check_keys_open_stored_values(db.session, models, ring)
         register_screens(appbuilder, models)
         register_review_screen(appbuilder)

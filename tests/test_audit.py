@@ -165,3 +165,25 @@ def test_schema_changes_and_the_command_line_verify(make_app: Any, schema_dir: P
                               text=True, env=env, cwd=Path(__file__).parent.parent, timeout=120)
     assert tampered.returncode == 1
     assert f"entry {schema_entry.id} was changed after it was written" in tampered.stderr
+
+
+def test_login_accounts_are_audited_without_their_passwords(demo: Any) -> None:
+    from crm.security.users import add_user
+    with demo.app_context():
+        sm = demo.appbuilder.sm
+        user = add_user(demo.appbuilder, "newhire", "sales", PASSWORD)
+        user.roles.append(sm.find_role("service"))
+        user.active = False
+        demo.appbuilder.session.commit()
+        sm.reset_password(user.id, "another-pass-456")
+        user_id = user.id
+    created, *updates = entries(demo, table_key="ab_user", record_id=user_id)
+    assert created.action == "create" and created.username == "(command line)"
+    assert json.loads(created.changes)["roles"] == ["sales"] and json.loads(created.changes)["password"] == "••••"
+    changes = [json.loads(e.changes) for e in updates]
+    assert {"roles": [["sales"], ["sales", "service"]], "active": [True, False]} in changes
+    assert {"password": ["••••", "••••"]} in changes
+    everything = " ".join(str(e.changes) for e in entries(demo))
+    assert "pbkdf2" not in everything and "scrypt" not in everything and PASSWORD not in everything
+    page = Browser(demo, "u_auditor", PASSWORD).get("/audit/?table=ab_user").text
+    assert "sales、service" in page and "用户账号" in page

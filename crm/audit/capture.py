@@ -19,7 +19,7 @@ from sqlalchemy import event, orm
 from crm.models import naming
 from crm.models.build import BuiltModels
 from crm.security.crypto import Keyring
-from crm.spec.model import FieldSpec, TableSpec
+from crm.spec.model import FieldSpec, Label, TableSpec
 
 from .log import Entry, append
 
@@ -38,10 +38,31 @@ _CONTEXTS: "weakref.WeakKeyDictionary[type, AuditContext]" = weakref.WeakKeyDict
 PENDING = "crm_audit_pending"
 
 
-def install_audit(models: BuiltModels, ring: Keyring, actor: Actor) -> None:
-    """Record the changes of every schema table's records; `actor` says who and from where."""
+def account_field(key: str, kind: str, zh: str, en: str) -> FieldSpec:
+    return FieldSpec(key=key, type=kind, label=Label(zh, en))
+
+
+# Login accounts are audited too: who was given which role, who was switched off, whose password
+# changed (never the password itself). Flask-AppBuilder's user model carries these attributes.
+ACCOUNTS = TableSpec(key="ab_user", label=Label("用户账号", "User account"), title="username", list=(), search=(),
+                     filters=(), fields=(
+                         account_field("username", "string", "用户名", "Username"),
+                         account_field("first_name", "string", "名", "First name"),
+                         account_field("last_name", "string", "姓", "Last name"),
+                         account_field("email", "string", "邮箱", "Email"),
+                         account_field("active", "boolean", "启用", "Active"),
+                         account_field("roles", "names", "角色", "Roles"),
+                         account_field("groups", "names", "用户组", "Groups"),
+                         account_field("password", "password", "密码", "Password")))
+
+
+def install_audit(models: BuiltModels, ring: Keyring, actor: Actor, user_model: type | None = None) -> None:
+    """Record the changes of every schema table's records, and of login accounts; `actor` says who
+    and from where."""
     for table in models.schema.tables:
         _CONTEXTS[models.model(table.key)] = AuditContext(table, ring, actor, models)
+    if user_model is not None:
+        _CONTEXTS[user_model] = AuditContext(ACCOUNTS, ring, actor, models)
 
 
 def audit_place(table_key: str, field_key: str, record_id: Any) -> str:
@@ -60,13 +81,15 @@ def plain(spec: FieldSpec, value: Any) -> Any:
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return list(value)
+        return sorted(str(getattr(v, "name", v)) for v in value) or None
     return value
 
 
 def recorded(ctx: AuditContext, spec: FieldSpec, record_id: Any, value: Any) -> Any:
     """Return a value as it goes into the log: sealed for an encrypted field."""
     value = plain(spec, value)
+    if spec.type == "password" and value is not None:
+        return "••••"  # that it was set or changed, never the hash
     if spec.seals_value and value is not None:
         return {"sealed": ctx.ring.encrypt(str(value), audit_place(ctx.table.key, spec.key, record_id))}
     return value
@@ -89,8 +112,11 @@ def differences(ctx: AuditContext, obj: Any) -> dict[str, Any]:
         history = orm.attributes.get_history(obj, spec.key)
         if not history.has_changes():
             continue
-        old = history.deleted[0] if history.deleted else None
-        new = history.added[0] if history.added else None
+        if spec.type == "names":  # a collection (an account's roles): the whole list before and after
+            old, new = [*history.unchanged, *history.deleted], [*history.unchanged, *history.added]
+        else:
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
         if plain(spec, old) != plain(spec, new):
             changes[spec.key] = [recorded(ctx, spec, obj.id, old), recorded(ctx, spec, obj.id, new)]
     return changes
@@ -105,7 +131,7 @@ def collect(session: orm.Session, flush_context: Any, instances: Any) -> None:
                 pending.append((obj, "create", None))  # its id and links are known after the flush
         for obj in list(session.dirty):
             ctx = _CONTEXTS.get(type(obj))
-            if ctx is not None and session.is_modified(obj, include_collections=False):
+            if ctx is not None and session.is_modified(obj, include_collections=ctx.table is ACCOUNTS):
                 changes = differences(ctx, obj)
                 if changes:
                     pending.append((obj, "update", changes))

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, request
 from flask_appbuilder import BaseView, expose, has_access
 
-from crm.audit.capture import audit_place
+from crm.audit.capture import ACCOUNTS, audit_place
 from crm.audit.log import AUDIT_TABLE, Entry, append
 from crm.models import naming
 from crm.security.crypto import DecryptFailed
@@ -91,6 +91,8 @@ def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_i
         return masked(spec, value) or "—"
     if spec.type in ("link", "user"):
         return f"#{value}"
+    if isinstance(value, list) and not spec.choices:
+        return "、".join(str(v) for v in value)
     if spec.choices:
         keys = value if isinstance(value, list) else [value]
         return "、".join(o.label.text(current_lang()) if (o := spec.choices.option(k)) else str(k) for k in keys)
@@ -162,7 +164,8 @@ def visible_entries(models: Any, user: Any) -> Any:
     conditions = []
     if ADMIN_ROLE in roles:
         return sa.true()
-    conditions.append(AUDIT_TABLE.c.table_key.is_(None))  # schema changes, for those who may audit
+    # schema changes and login accounts, for those who may open the audit log at all
+    conditions.append(sa.or_(AUDIT_TABLE.c.table_key.is_(None), AUDIT_TABLE.c.table_key == ACCOUNTS.key))
     for table in schema.tables:
         if not any("read" in (schema.grants_of(r).get(table.key).can if schema.grants_of(r).get(table.key) else ())
                    for r in roles):
@@ -206,18 +209,19 @@ class AuditView(BaseView):
         session = self.appbuilder.session
         total = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
         rows = session.execute(query.order_by(AUDIT_TABLE.c.id.desc()).offset(page * PAGE_SIZE).limit(PAGE_SIZE)).all()
-        tables = {t.key: t for t in state.schema.tables}
+        tables = {t.key: t for t in state.schema.tables} | {ACCOUNTS.key: ACCOUNTS}
         entries = []
         revealed: set[tuple[str, str, Any]] = set()
         for row in rows:
             table = tables.get(row.table_key or "")
-            access = field_access(state.schema, table.key, user) if table is not None else FieldAccess()
+            access = (field_access(state.schema, table.key, user) if table is not None and table is not ACCOUNTS
+                      else FieldAccess())
             entry = shown_entry(row, table, access, revealed)
             if entry is not None:
                 entries.append(entry)
         record_history_reveals(state.models, revealed)
         return self.render_template("crm/audit.html", entries=entries, total=total, page=page,
-                                    pages=(total + PAGE_SIZE - 1) // PAGE_SIZE, tables=state.schema.tables,
+                                    pages=(total + PAGE_SIZE - 1) // PAGE_SIZE, tables=[*state.schema.tables, ACCOUNTS],
                                     actions=ACTION_LABELS, args=args)
 
 
