@@ -94,7 +94,7 @@ def test_a_child_list_never_becomes_an_editable_field(empty_app: Any) -> None:
     # minus the spec fields = the backref sample__by_lab) shows and rewrites it.
     browser, api = Browser(empty_app, "checker", PW), Api(empty_app, "checker", PW)
     form = browser.get(f"/t/lab/edit/{empty_app.lab1}").text
-    info = api.get(f"/api/v1/lab/_info").json
+    info = api.get("/api/v1/lab/_info").json
     moved = api.put(f"/api/v1/lab/{empty_app.lab2}", json={"sample__by_lab": [empty_app.sample]})
     stored = Api(empty_app).get(f"/api/v1/sample/{empty_app.sample}").json["result"]["lab"]["id"]
     assert moved.status_code == 403

@@ -93,12 +93,12 @@ def check_audit_values(engine: sa.Engine, ring: Keyring, report: KeyReport) -> N
             return
         query = sa.select(AUDIT_TABLE.c.id, AUDIT_TABLE.c.table_key, AUDIT_TABLE.c.record_id, AUDIT_TABLE.c.changes)
         for row in conn.execute(query.where(AUDIT_TABLE.c.changes.like('%"sealed"%'))):
-            for field, value in json.loads(row.changes).items():
+            for field_key, value in json.loads(row.changes).items():
                 for item in value if isinstance(value, list) else [value]:
                     if not (isinstance(item, dict) and "sealed" in item):
                         continue
                     try:
-                        ring.decrypt(item["sealed"], audit_place(row.table_key, field, row.record_id))
+                        ring.decrypt(item["sealed"], audit_place(row.table_key, field_key, row.record_id))
                         report.audit_keys[key_id_of(item["sealed"])] += 1
                     except DecryptFailed as exc:
                         report.failures.append(f"audit log entry {row.id}: {exc}")
@@ -181,7 +181,6 @@ def rotate_files(engine: sa.Engine, models: BuiltModels, ring: Keyring, upload_d
                  progress: Callable[[str], None] = lambda line: None) -> None:
     """Encrypt every file of an encrypted attachment field under the first key: files under an older
     key, and files stored before the field was encrypted. Each file is replaced whole (write, rename)."""
-    done = 0
     for where, path in encrypted_files(engine, models, upload_dir):
         try:
             data = path.read_bytes()
@@ -200,7 +199,6 @@ def rotate_files(engine: sa.Engine, models: BuiltModels, ring: Keyring, upload_d
         partial.write_bytes(ring.seal_bytes(plain, file_place(path.name)))
         partial.replace(path)
         report.rewritten += 1
-        done += 1
         progress(f"{where}: file encrypted under key {ring.primary.id}")
 
 

@@ -5,6 +5,7 @@ Revealing encrypted values is itself recorded here."""
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +105,6 @@ def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_i
 def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess,
                 revealed: set[tuple[str, str, Any]] | None = None) -> ShownEntry | None:
     """Return one entry with only the fields `access` shows; None for a reveal of fields it does not show."""
-    import json
     lang = current_lang()
     data = json.loads(row.changes) if row.changes else None
     changes: list[tuple[str, str, str]] = []
@@ -167,8 +167,8 @@ def visible_entries(models: Any, user: Any) -> Any:
     # schema changes and login accounts, for those who may open the audit log at all
     conditions.append(sa.or_(AUDIT_TABLE.c.table_key.is_(None), AUDIT_TABLE.c.table_key == ACCOUNTS.key))
     for table in schema.tables:
-        if not any("read" in (schema.grants_of(r).get(table.key).can if schema.grants_of(r).get(table.key) else ())
-                   for r in roles):
+        grants = [schema.grants_of(r).get(table.key) for r in roles]
+        if not any(g is not None and "read" in g.can for g in grants):
             continue
         rows = row_condition(models, table.key, user, "read")
         condition = AUDIT_TABLE.c.table_key == table.key

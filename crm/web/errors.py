@@ -20,31 +20,27 @@ class Refused(BadRequest):
         self.reason = reason
 
 
-def forbidden(error: Any) -> Any:
-    """Answer 403: JSON for the API (Flask-AppBuilder's shape), a page for the screens."""
+def answer(status: int, title: Label, message: str, api_message: str | None = None) -> Any:
+    """Return an error answer: JSON for the API, a page in the panel (in the user's language) for screens."""
     if request.path.startswith("/api/"):
-        return {"message": "Forbidden"}, 403
-    zh = current_lang() == "zh"
+        return {"message": api_message or message}, status
+    lang = current_lang()
     page = render_template(
         "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
-        title="没有权限" if zh else "Not allowed",
-        message=("您的角色不能打开这个页面或执行这个操作；如需权限，请联系管理员。" if zh else
-                 "Your role may not open this page or do this; ask an administrator if you need it."),
-        back="返回首页" if zh else "Back to the home page")
-    return page, 403
+        title=title.text(lang), message=message, back="返回首页" if lang == "zh" else "Back to the home page")
+    return page, status
+
+
+def forbidden(error: Any) -> Any:
+    """Answer 403 (in Flask-AppBuilder's JSON shape for the API)."""
+    message = Label("您的角色不能打开这个页面或执行这个操作；如需权限，请联系管理员。",
+                    "Your role may not open this page or do this; ask an administrator if you need it.")
+    return answer(403, Label("没有权限", "Not allowed"), message.text(current_lang()), api_message="Forbidden")
 
 
 def refused(error: Refused) -> Any:
-    """Answer 400 for a refused request: JSON for the API, a page naming the reason for the screens."""
-    lang = current_lang()
-    if request.path.startswith("/api/"):
-        return {"message": error.reason.text(lang)}, 400
-    zh = lang == "zh"
-    page = render_template(
-        "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
-        title="无法执行" if zh else "Not possible", message=error.reason.text(lang),
-        back="返回首页" if zh else "Back to the home page")
-    return page, 400
+    """Answer 400 for a request the field rules refuse, naming the reason."""
+    return answer(400, Label("无法执行", "Not possible"), error.reason.text(current_lang()))
 
 
 def undecryptable_message(error: DecryptFailed) -> str:
@@ -57,14 +53,7 @@ def undecryptable_message(error: DecryptFailed) -> str:
 
 def undecryptable(error: DecryptFailed) -> Any:
     """Answer 500 when a stored encrypted value does not open."""
-    zh = current_lang() == "zh"
-    message = undecryptable_message(error)
-    if request.path.startswith("/api/"):
-        return {"message": message}, 500
-    page = render_template(
-        "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
-        title="无法解密" if zh else "Cannot decrypt", message=message, back="返回首页" if zh else "Back to the home page")
-    return page, 500
+    return answer(500, Label("无法解密", "Cannot decrypt"), undecryptable_message(error))
 
 
 def register_error_pages(app: Flask) -> None:

@@ -220,8 +220,8 @@ class RecordView(FieldRulesMixin, ModelView):
     def _edit(self, pk: Any) -> Any:
         widgets = super()._edit(pk)
         if widgets is not None:
-            widgets["read_only"] = self.read_only_values(pk)
             item = self.datamodel.get(pk, self._base_filters)
+            widgets["read_only"] = self.read_only_values(item)
             self.record_reveal([item], [f.key for f in self.table_spec.fields])
         return widgets
 
@@ -245,9 +245,8 @@ class RecordView(FieldRulesMixin, ModelView):
             args["value_columns"] = values = list(args["value_columns"])  # FAB hands over a generator
             record_reveal(self.table_spec, fields, list(zip(args["pks"], values)))
 
-    def read_only_values(self, pk: Any) -> list[tuple[Any, Any]]:
+    def read_only_values(self, item: Any) -> list[tuple[Any, Any]]:
         """Return (label, shown value) of the fields the edit form shows but does not let this user change."""
-        item = self.datamodel.get(pk, self._base_filters)
         access = self.field_access()
         editable = set(self.edit_columns)
         return [(self.label_columns[f.key], self.formatters_columns[f.key](getattr(item, f.key)))
