@@ -21,6 +21,9 @@ from crm.security.users import ensure_admin
 from crm.spec import SchemaSpec, load_schema
 from crm.web.accounts import CrmSecurityManager
 from crm.web.errors import register_error_pages
+from crm.web.guards import install_guards
+from crm.web.logins import install_login_guard
+import crm.security.limits_storage  # noqa: F401  (registers the database storage with `limits`)
 from crm.web.home import HomeView, register_template_helpers
 from crm.web.register import register_screens
 from crm.web.audit import register_audit_screen, request_actor
@@ -74,10 +77,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         register_screens(appbuilder, models)
         register_review_screen(appbuilder)
         register_audit_screen(appbuilder)
+        install_login_guard(app)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
     app.extensions["crm"] = CrmState(schema, models, db, ring, sync, new_admin)
     register_template_helpers(app)
     register_error_pages(app)
+    install_guards(app)
     secure_transport(app)
     return app

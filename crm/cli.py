@@ -15,6 +15,7 @@ from crm.security.crypto import KeyProblem
 def _create_app(**overrides: Any) -> Any:
     from crm.app import create_app
     from crm.dbsync.sync import SchemaChangesPending
+    from crm.security.users import UserError
     try:
         return create_app(overrides or None)
     except SchemaError as exc:
@@ -25,6 +26,9 @@ def _create_app(**overrides: Any) -> Any:
         sys.exit(1)
     except KeyProblem as exc:
         click.echo(f"Encryption keys: {exc}", err=True)
+        sys.exit(1)
+    except UserError as exc:
+        click.echo(f"The panel did not start: {exc}", err=True)
         sys.exit(1)
 
 
@@ -54,7 +58,8 @@ def run(host: str, port: int, demo: bool) -> None:
     if demo:
         _load_demo(app, only_if_empty=True)
     click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    from crm.web.transport import PanelRequestHandler
+    app.run(host=host, port=port, threaded=True, use_reloader=False, request_handler=PanelRequestHandler)
 
 
 @main.command()
@@ -415,7 +420,7 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--role", required=True, help="admin, staff, ...")
-@click.option("--password", help="At least 8 characters; asked for when omitted.")
+@click.option("--password", help="At least 10 characters, not a common one; asked for when omitted.")
 @click.option("--email", default="", help="Defaults to NAME@localhost.")
 def user_add(name: str, role: str, password: str | None, email: str) -> None:
     """Add a login user with one role."""
@@ -434,23 +439,47 @@ def user_add(name: str, role: str, password: str | None, email: str) -> None:
 
 @user.command("password")
 @click.argument("name")
-@click.option("--password", help="At least 8 characters; asked for when omitted.")
+@click.option("--password", help="At least 10 characters, not a common one; asked for when omitted.")
 def user_password(name: str, password: str | None) -> None:
-    """Set a user's password."""
+    """Set a user's password; their sessions and API tokens end."""
+    from crm.security.users import UserError, check_password
     app = _create_app()
     if password is None:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        click.echo("Error: the password must have at least 8 characters", err=True)
-        sys.exit(1)
     with app.app_context():
         sm = app.appbuilder.sm
         found = sm.find_user(username=name)
         if found is None:
             click.echo(f"Error: there is no user '{name}'", err=True)
             sys.exit(1)
+        try:
+            check_password(app.appbuilder, name, password)
+        except UserError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
         sm.reset_password(found.id, password)
-    click.echo(f"Password of '{name}' changed.")
+    click.echo(f"Password of '{name}' changed; their sessions and API tokens have ended.")
+
+
+@user.command("unlock")
+@click.argument("name")
+def user_unlock(name: str) -> None:
+    """Unlock a login locked after too many failed attempts."""
+    from crm.audit.capture import ACCOUNTS
+    from crm.audit.log import Entry, append
+    app = _create_app()
+    with app.app_context():
+        found = app.appbuilder.sm.find_user(username=name)
+        if found is None:
+            click.echo(f"Error: there is no user '{name}'", err=True)
+            sys.exit(1)
+        from crm.web.logins import account_key
+        app.extensions["crm_login_guard"].unlock(account_key(name))
+        db = app.appbuilder.session
+        append(db.connection(), [Entry("unlock", ACCOUNTS.key, found.id, {"by": "(command line)"}, None,
+                                       "(command line)")])
+        db.commit()
+    click.echo(f"Login of '{name}' unlocked.")
 
 
 if __name__ == "__main__":

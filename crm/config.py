@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+RATE_LIMIT_DATABASE = "crm-database"  # crm.security.limits_storage's scheme
 
 ENV_SETTINGS = ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_SECRET_KEY", "CRM_ADMIN_USERNAME",
                 "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SCHEMA_AUTO_APPLY",
-                "CRM_PDF_FONT", "CRM_ENCRYPTION_KEYS", "CRM_PROXY_COUNT")
+                "CRM_PDF_FONT", "CRM_ENCRYPTION_KEYS", "CRM_PROXY_COUNT", "CRM_MAX_PAGE_SIZE",
+                "CRM_RATE_LIMIT_STORAGE", "CRM_LOGIN_ACCOUNT_LIMIT", "CRM_LOGIN_ADDRESS_LIMIT",
+                "CRM_PASSWORD_MIN_LENGTH")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -38,10 +41,26 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CRM_ENCRYPTION_KEYS": settings.get("CRM_ENCRYPTION_KEYS"),
         # How many reverse proxies (nginx, ...) stand in front: their X-Forwarded-* headers are trusted.
         "CRM_PROXY_COUNT": whole_number(settings.get("CRM_PROXY_COUNT"), "CRM_PROXY_COUNT"),
+        # The most rows one page of a list (screen or API) shows.
+        "CRM_MAX_PAGE_SIZE": whole_number(settings.get("CRM_MAX_PAGE_SIZE"), "CRM_MAX_PAGE_SIZE") or 100,
+        # Where rate limits and failed logins are counted, shared by every worker: the database by
+        # default, or a Redis URL (redis://127.0.0.1:6379/0) when several servers run.
+        "CRM_RATE_LIMIT_STORAGE": settings.get("CRM_RATE_LIMIT_STORAGE") or "",
+        # Failed logins after which an account is locked, and for how long (the rest of the window).
+        "CRM_LOGIN_ACCOUNT_LIMIT": settings.get("CRM_LOGIN_ACCOUNT_LIMIT") or "5 per 15 minutes",
+        # Failed logins from one address (any accounts) after which that address is paused.
+        "CRM_LOGIN_ADDRESS_LIMIT": settings.get("CRM_LOGIN_ADDRESS_LIMIT") or "30 per 15 minutes",
+        # The shortest password accepted (it must also not be a common one or contain the user name).
+        "CRM_PASSWORD_MIN_LENGTH": whole_number(settings.get("CRM_PASSWORD_MIN_LENGTH"),
+                                                "CRM_PASSWORD_MIN_LENGTH") or 10,
     }
     config.update(FLASK_DEFAULTS)
     config.update({k: v for k, v in overrides.items() if k not in config or k in FLASK_DEFAULTS})
     config["SQLALCHEMY_DATABASE_URI"] = config["CRM_DATABASE_URL"]
+    config["FAB_API_MAX_PAGE_SIZE"] = config["CRM_MAX_PAGE_SIZE"]
+    config.setdefault("RATELIMIT_STORAGE_URI", config["CRM_RATE_LIMIT_STORAGE"] or f"{RATE_LIMIT_DATABASE}://")
+    if config["RATELIMIT_STORAGE_URI"].startswith(RATE_LIMIT_DATABASE):
+        config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"url": config["CRM_DATABASE_URL"]})
     config["UPLOAD_FOLDER"] = overrides.get("UPLOAD_FOLDER") or str(instance / "uploads")
     config["CRM_EXPORT_DIR"] = str(instance / "exports")
     return config
@@ -80,11 +99,16 @@ FLASK_DEFAULTS: dict[str, Any] = {
     "FAB_UPDATE_PERMS": False,  # permissions are synced explicitly by crm.security.roles
     "FAB_API_SWAGGER_UI": True,
     "FAB_ADD_SECURITY_API": False,
-    "FAB_API_MAX_PAGE_SIZE": 500,
+    "FAB_ADD_MENU_API": False,  # the menu is drawn by the screens; no client reads it
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     "WTF_CSRF_ENABLED": True,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
-    "RATELIMIT_ENABLED": False,
+    "RATELIMIT_ENABLED": True,
+    # Flask-AppBuilder's throttle of login and logout posts per address (failed logins are counted
+    # apart: CRM_LOGIN_ACCOUNT_LIMIT, CRM_LOGIN_ADDRESS_LIMIT).
+    "AUTH_RATE_LIMITED": True,
+    "AUTH_RATE_LIMIT": "60 per minute",
+    "RATELIMIT_HEADERS_ENABLED": False,
 }

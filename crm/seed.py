@@ -15,7 +15,7 @@ from crm.security.users import add_user
 DEMO_USERS = (("zhangwei", "张", "伟", "sales"), ("lina", "李", "娜", "sales"), ("wangfang", "王", "芳", "sales"),
               ("zhaomin", "赵", "敏", "sales_manager"), ("chenjing", "陈", "静", "finance"),
               ("liuyang", "刘", "洋", "service"), ("sunli", "孙", "立", "rnd"), ("zhoujie", "周", "杰", "auditor"))
-DEMO_PASSWORD = "demo12345"
+DEMO_PASSWORD = "chem-demo-2026"
 
 
 class DemoNotEmpty(Exception):

@@ -24,7 +24,7 @@ SERVERS = {
     "postgresql": "postgresql+psycopg2://postgres@127.0.0.1:5432/{db}",
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/{db}?charset=utf8mb4",
 }
-ADMIN_PASSWORD = "admin-pass-123"
+ADMIN_PASSWORD = "test-root-pass-2026"
 
 
 def database_kind() -> str:

@@ -57,17 +57,17 @@ def test_creates_updates_and_deletes_are_recorded_with_who_where_and_values(demo
 
 
 def test_encrypted_values_are_logged_sealed_and_shown_only_to_who_may_reveal(demo: Any) -> None:
-    rnd = Api(demo, "sunli", "demo12345")
+    rnd = Api(demo, "sunli", "chem-demo-2026")
     product = rnd.get("/api/v1/product/").json["result"][0]["id"]
     assert rnd.put(f"/api/v1/product/{product}", json={"formula": "AUDIT-SECRET-FORMULA"}).status_code == 200
     (update,) = entries(demo, table_key="product", record_id=product, action="update")
     assert "AUDIT-SECRET-FORMULA" not in update.changes and '"sealed": "enc1:' in update.changes
-    history = Browser(demo, "sunli", "demo12345").get(f"/t/product/show/{product}").text
+    history = Browser(demo, "sunli", "chem-demo-2026").get(f"/t/product/show/{product}").text
     assert "AUDIT-SECRET-FORMULA" in history and "历史" in history
     reveals = entries(demo, table_key="product", action="reveal")
     assert reveals and reveals[-1].username == "sunli" and json.loads(reveals[-1].changes)["records"] == [product]
     # a role that may not see formulas sees neither the value nor the field in the history
-    sales_page = Browser(demo, "zhangwei", "demo12345").get(f"/t/product/show/{product}").text
+    sales_page = Browser(demo, "zhangwei", "chem-demo-2026").get(f"/t/product/show/{product}").text
     assert "AUDIT-SECRET-FORMULA" not in sales_page and "配方成分" not in sales_page
     audit_page = Browser(demo, "u_auditor", PASSWORD).get("/audit/?table=product").text
     assert "AUDIT-SECRET-FORMULA" not in audit_page and "配方成分" not in audit_page
@@ -79,7 +79,7 @@ def test_the_audit_screen_follows_the_gate(demo: Any) -> None:
     assert Browser(demo, "u_auditor", PASSWORD).get("/audit/").status_code == 200
     assert "屏幕审计化工" in Browser(demo).get("/audit/?table=customer&action=create").text
     assert "屏幕审计化工" in Browser(demo, "u_auditor", PASSWORD).get("/audit/?user=admin").text
-    assert Browser(demo, "zhangwei", "demo12345").get("/audit/").status_code == 403
+    assert Browser(demo, "zhangwei", "chem-demo-2026").get("/audit/").status_code == 403
     home = Browser(demo, "u_auditor", PASSWORD).get("/").text
     assert 'href="/audit/"' in home
 

@@ -120,11 +120,11 @@ def test_schema_check_command(tmp_path: Path) -> None:
 
 def test_user_add_command(tmp_path: Path) -> None:
     schema = PROJECT_DIR / "schema"
-    added = run_crm("user", "add", "lisi", "--role", "sales", "--password", "lisi-pass-1", schema_dir=schema,
+    added = run_crm("user", "add", "lisi", "--role", "sales", "--password", "sales-pass-2026", schema_dir=schema,
                     tmp_path=tmp_path)
     assert added.returncode == 0, added.stderr
     assert "Added user 'lisi' with role 'sales'." in added.stdout
-    wrong = run_crm("user", "add", "wang", "--role", "boss", "--password", "wang-pass-1", schema_dir=schema,
+    wrong = run_crm("user", "add", "wang", "--role", "boss", "--password", "sales-pass-2026", schema_dir=schema,
                     tmp_path=tmp_path)
     assert wrong.returncode == 1
     assert ("Error: unknown role 'boss'; known roles: admin, auditor, finance, rnd, sales, sales_manager, service"
@@ -160,6 +160,6 @@ def test_demo_data_loads_once_into_an_empty_database(app: Any) -> None:
     assert counts["customer"] >= 5 and counts["order_line"] >= counts["order"] > 0
     api = Api(app)
     assert api.get("/api/v1/order_line/").json["count"] == counts["order_line"]
-    assert Browser(app, "zhangwei", "demo12345").get("/t/customer/list/").status_code == 200
+    assert Browser(app, "zhangwei", "chem-demo-2026").get("/t/customer/list/").status_code == 200
     with pytest.raises(DemoNotEmpty):
         load_demo_data(app, scale=0.02)

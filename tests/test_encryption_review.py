@@ -201,7 +201,7 @@ def test_backup_round_trip_with_cycles_and_next_inserts(make_app: Any, tmp_path:
                             following = conn.execute(sa.text(f"SELECT NEXTVAL({table}_id_seq)" if engine.dialect.name
                                                              != "postgresql" else f"SELECT nextval('{table}_id_seq')")).scalar()
                             assert following > highest, f"{table}: the next id {following} is already taken (max {highest})"
-                add_user(restored.appbuilder, "newbie", "admin", "newbie-pass-1")
+                add_user(restored.appbuilder, "newbie", "admin", "fresh-start-2026")
         finally:
             with restored.app_context():
                 restored.extensions["crm"].db.session.remove()

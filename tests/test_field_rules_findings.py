@@ -24,10 +24,10 @@ def demo(app: Any) -> Any:
 def test_sorting_by_a_linked_or_unlisted_column_is_refused(demo: Any) -> None:
     # Flask-AppBuilder sorts a screen by any column, a linked table's included: the order would
     # reveal a hidden product formula, or values of a table the role cannot read at all.
-    sales = Browser(demo, "zhangwei", "demo12345")
+    sales = Browser(demo, "zhangwei", "chem-demo-2026")
     page = sales.get("/t/order_line/list/?_oc_OrderLineView=product.formula&_od_OrderLineView=asc")
     assert page.status_code == 400 and "这个列表不能按“product.formula”排序" in page.text
-    rnd = Browser(demo, "sunli", "demo12345")
+    rnd = Browser(demo, "sunli", "chem-demo-2026")
     page = rnd.get("/t/product/list/?_oc_ProductView=order_line__by_product.unit_price&_od_ProductView=desc")
     assert page.status_code == 400
     admin = Browser(demo)
@@ -160,8 +160,8 @@ def test_the_default_order_never_follows_a_hidden_field(make_app: Any, tmp_path:
 # --- F5 (correctness): child lists on a parent's EDIT page are filtered with the verb "update" ----------
 
 def test_a_parents_edit_page_lists_the_children_the_user_reads(demo: Any) -> None:
-    finance = Browser(demo, "chenjing", "demo12345")  # finance: order read-only, customer read+update
-    order = Api(demo, "chenjing", "demo12345").get("/api/v1/order/").json["result"][0]
+    finance = Browser(demo, "chenjing", "chem-demo-2026")  # finance: order read-only, customer read+update
+    order = Api(demo, "chenjing", "chem-demo-2026").get("/api/v1/order/").json["result"][0]
     cust = order["customer"]["id"]
     on_show = len(re.findall(r'/t/order/show/\d+', finance.get(f"/t/customer/show/{cust}").text))
     on_edit = len(re.findall(r'/t/order/show/\d+', finance.get(f"/t/customer/edit/{cust}").text))

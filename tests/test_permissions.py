@@ -133,13 +133,13 @@ def test_sales_reach_only_their_own_rows_everywhere(loaded: Any) -> None:
     mine = own_customer_ids(loaded, "zhangwei")
     others = own_customer_ids(loaded, "lina")
     assert mine and others
-    api = Api(loaded, "zhangwei", "demo12345")
+    api = Api(loaded, "zhangwei", "chem-demo-2026")
     listed = api.get("/api/v1/customer/?q=(page_size:100)").json
     assert {r["id"] for r in listed["result"]} == mine and listed["count"] == len(mine)
     other = min(others)
     assert api.get(f"/api/v1/customer/{other}").status_code == 404
     assert api.put(f"/api/v1/customer/{other}", json={"name": "改名"}).status_code == 404
-    browser = Browser(loaded, "zhangwei", "demo12345")
+    browser = Browser(loaded, "zhangwei", "chem-demo-2026")
     assert browser.get(f"/t/customer/show/{other}").status_code in (302, 404)
     assert browser.get(f"/t/customer/edit/{other}").status_code in (302, 404)
     # through links: the contacts and order lines of other salespeople's customers and orders
@@ -188,12 +188,12 @@ def customer_names(app: Any, ids: set[int]) -> set[str]:
 
 def test_record_selects_and_link_ids_stay_within_the_users_rows(loaded: Any) -> None:
     mine, others = own_customer_ids(loaded, "zhangwei"), own_customer_ids(loaded, "lina")
-    browser = Browser(loaded, "zhangwei", "demo12345")
+    browser = Browser(loaded, "zhangwei", "chem-demo-2026")
     form = browser.get("/t/contact/add").text
     options = set(re.findall(r'<option value="\d+">([^<]+)</option>', form))
     assert customer_names(loaded, mine) <= options
     assert not customer_names(loaded, others) & options
-    api = Api(loaded, "zhangwei", "demo12345")
+    api = Api(loaded, "zhangwei", "chem-demo-2026")
     other = min(others)
     refused = api.post("/api/v1/contact/", json={"name": "王经理", "customer": other})
     assert refused.status_code == 422
@@ -202,12 +202,12 @@ def test_record_selects_and_link_ids_stay_within_the_users_rows(loaded: Any) -> 
 
 
 def test_a_record_a_salesperson_creates_is_theirs(loaded: Any) -> None:
-    api = Api(loaded, "zhangwei", "demo12345")
+    api = Api(loaded, "zhangwei", "chem-demo-2026")
     created = api.post("/api/v1/customer/", json={"name": "新开发的客户"})
     assert created.status_code == 201, created.json
     record = api.get(f"/api/v1/customer/{created.json['id']}").json["result"]
     assert record["owner"]["username"] == "zhangwei"
-    browser = Browser(loaded, "zhangwei", "demo12345")
+    browser = Browser(loaded, "zhangwei", "chem-demo-2026")
     assert browser.submit("/t/customer/add", {"name": "屏幕上新建的客户", "status": "prospect"}).status_code == 302
     assert "屏幕上新建的客户" in browser.get("/t/customer/list/?q=屏幕上新建").text
 
@@ -221,7 +221,7 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
     shutil.copytree(Path(__file__).resolve().parent.parent / "schema", schema)
     env = {**os.environ, "CRM_DATABASE_URL": db_url, "CRM_SCHEMA_DIR": str(schema), "CRM_SECRET_KEY": "k" * 40,
            "CRM_INSTANCE_DIR": str(tmp_path / "inst"), "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations"),
-           "CRM_ADMIN_PASSWORD": "admin-pass-123"}
+           "CRM_ADMIN_PASSWORD": "test-root-pass-2026"}
 
     def crm(*args: str) -> Any:
         done = subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
@@ -259,21 +259,21 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
 
 
 def test_a_write_may_not_move_a_record_out_of_reach(loaded: Any) -> None:
-    api = Api(loaded, "zhangwei", "demo12345")
+    api = Api(loaded, "zhangwei", "chem-demo-2026")
     with loaded.app_context():
         lina = loaded.appbuilder.sm.find_user(username="lina").id
     mine = min(own_customer_ids(loaded, "zhangwei"))
     moved = api.put(f"/api/v1/customer/{mine}", json={"owner": lina})
     assert moved.status_code == 422
-    assert moved.json["message"] == "保存后这条记录将不在您可见的范围内（例如负责人须为您本人），未保存"
+    assert moved.json["message"] == {"owner": ["这里只能选择您本人"]}
     assert api.get(f"/api/v1/customer/{mine}").json["result"]["owner"]["username"] == "zhangwei"
     given = api.post("/api/v1/customer/", json={"name": "送给别人的客户", "owner": lina})
     assert given.status_code == 422
     assert api.get("/api/v1/customer/?q=(filters:!((col:name,opr:eq,value:送给别人的客户)))").json["count"] == 0
-    browser = Browser(loaded, "zhangwei", "demo12345")
+    browser = Browser(loaded, "zhangwei", "chem-demo-2026")
     page = browser.submit(f"/t/customer/edit/{mine}", {"name": "改了负责人", "status": "active", "owner": lina},
                           follow_redirects=True)
-    assert "保存后这条记录将不在您可见的范围内" in page.text
+    assert "选择无效" in page.text  # the owner select offers only the salesperson themself
     assert api.get(f"/api/v1/customer/{mine}").json["result"]["name"] != "改了负责人"
     manager = Api(loaded, "u_sales_manager", PASSWORD)
     assert manager.put(f"/api/v1/customer/{mine}", json={"owner": lina}).status_code == 200
@@ -281,7 +281,7 @@ def test_a_write_may_not_move_a_record_out_of_reach(loaded: Any) -> None:
 
 def test_a_link_preset_in_the_url_must_be_reachable(loaded: Any) -> None:
     mine, others = own_customer_ids(loaded, "zhangwei"), own_customer_ids(loaded, "lina")
-    browser = Browser(loaded, "zhangwei", "demo12345")
+    browser = Browser(loaded, "zhangwei", "chem-demo-2026")
     shown = browser.get(f"/t/follow_up/add?_flt_0_customer={min(others)}").text
     assert not customer_names(loaded, {min(others)}) & set(re.findall(r">([^<>]+)<", shown))
     token_page = browser.get(f"/t/follow_up/add?_flt_0_customer={min(mine)}").text
@@ -312,19 +312,19 @@ def test_a_catalogue_without_a_grant_is_pickable_by_title(make_app: Any, schema_
     from crm.seed import load_demo_data
     loaded = make_app(schema_dir=schema_dir)
     load_demo_data(loaded, scale=0.02)
-    api = Api(loaded, "zhangwei", "demo12345")
+    api = Api(loaded, "zhangwei", "chem-demo-2026")
     assert api.get("/api/v1/product/").status_code == 403
     order = api.get("/api/v1/order/").json["result"][0]["id"]
     product = first_id(loaded, "product")
     line = api.post("/api/v1/order_line/", json={"order": order, "product": product, "quantity": "2",
                                                  "unit": "kg", "unit_price": "10"})
     assert line.status_code == 201, line.json
-    form = Browser(loaded, "zhangwei", "demo12345").get("/t/order_line/add").text
+    form = Browser(loaded, "zhangwei", "chem-demo-2026").get("/t/order_line/add").text
     assert form.count('<option value="') > 5
 
 
 def test_the_generic_file_download_is_closed(loaded: Any) -> None:
-    browser = Browser(loaded, "zhangwei", "demo12345")
+    browser = Browser(loaded, "zhangwei", "chem-demo-2026")
     assert browser.get("/t/customer/download/x__secret.pdf").status_code == 404
 
 

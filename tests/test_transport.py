@@ -34,7 +34,7 @@ def test_a_proxy_is_trusted_only_when_configured(make_app: Any) -> None:
     page = client.get("/login/", **site)
     assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
     # the audit log records the client's address the proxy passed on, not the proxy's
-    client.post("/login/", data={"username": "admin", "password": "admin-pass-123",
+    client.post("/login/", data={"username": "admin", "password": "test-root-pass-2026",
                                  "csrf_token": csrf_token(page.text)}, **site)
     token = csrf_token(client.get("/t/customer/add", **site).text)
     client.post("/t/customer/add", data={"csrf_token": token, "name": "代理后的客户", "status": "prospect"}, **site)

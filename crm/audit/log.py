@@ -19,7 +19,8 @@ from sqlalchemy.dialects import mysql
 AUDIT_METADATA = sa.MetaData()
 LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 GENESIS = "0" * 64
-ACTIONS = ("create", "update", "delete", "reveal", "import", "schema")
+ACTIONS = ("create", "update", "delete", "reveal", "import", "schema",
+           "login", "login_failed", "login_refused", "lockout", "unlock", "logout")
 
 AUDIT_TABLE = sa.Table(
     "crm_audit", AUDIT_METADATA,

@@ -14,6 +14,7 @@ from flask_appbuilder import Model
 import flask_appbuilder.security.sqla.models  # noqa: F401  (puts ab_user in Model.metadata)
 
 from crm.audit.log import Entry, append, ensure_audit_tables
+from crm.security.login_state import ensure_login_tables
 from crm.spec.model import SchemaSpec
 
 from .apply import Applier
@@ -86,6 +87,7 @@ def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply
     with using_keyring(ring), locked_connection(url) as conn:
         Model.metadata.create_all(conn)  # Flask-AppBuilder's tables: users are link targets
         ensure_audit_tables(conn)
+        ensure_login_tables(conn)
         result.cleaned = clean_interrupted(conn)
         result.resumed = finish_interrupted(conn, folder, export_dir)
         for rev in pending_revisions(conn, folder):

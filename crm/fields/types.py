@@ -330,12 +330,16 @@ class SpecInput:
 
 
 def keeps_retired_option(spec: FieldSpec, stored: Any, sent: Any) -> bool:
-    """True when an edit leaves a choice as stored, though its option was since removed from the list."""
-    if spec.type not in ("choice", "multi_choice") or spec.choices is None:
+    """True when an edit leaves a choice as stored, though its option was since removed from the list:
+    the very key stored (choice), or only current options and keys already stored (multi_choice)."""
+    if spec.choices is None:
         return False
-    stored_keys = set(stored or []) if isinstance(stored, list) else {stored}
-    sent_keys = sent if isinstance(sent, list) else [sent]
-    return all(k in spec.choices.keys or k in stored_keys for k in sent_keys if k)
+    if spec.type == "choice":
+        return isinstance(sent, str) and isinstance(stored, str) and sent == stored
+    if spec.type != "multi_choice" or not isinstance(sent, list) or not all(isinstance(k, str) for k in sent):
+        return False
+    stored_keys = {k for k in stored if isinstance(k, str)} if isinstance(stored, list) else set()
+    return all(k in spec.choices.keys or k in stored_keys for k in sent)
 
 
 def _option_choices(spec: FieldSpec, lang: LangFn, current: list[str]) -> list[Any]:

@@ -56,6 +56,9 @@ class ValueType:
         """Return (parsed value, messages); empty input gives (None, required message or [])."""
         if is_empty(raw):
             return None, ([msg("必填", "required")] if spec.required else [])
+        bad = bad_character(raw)
+        if bad:
+            return None, [bad]
         try:
             value = self.parse(raw, spec)
         except ValueError as exc:
@@ -63,6 +66,27 @@ class ValueType:
         if is_empty(value):
             return None, ([msg("必填", "required")] if spec.required else [])
         return value, self.check(value, spec)
+
+
+# Control characters (NUL among them, which PostgreSQL cannot store), lone surrogates (which no
+# database can store as UTF-8), and invisible characters that change how text reads or sorts:
+# zero-width spaces and joiners, direction marks and overrides (a name shown backwards), BOM.
+FORBIDDEN_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u2069\ufeff]")
+
+
+def bad_character(raw: Any) -> Label | None:
+    """Return the message for text (or a list of texts) holding a character no field may store."""
+    texts = raw if isinstance(raw, (list, tuple)) else [raw]
+    for text in texts:
+        found = FORBIDDEN_CHARACTERS.search(text) if isinstance(text, str) else None
+        if found:
+            code = f"U+{ord(found.group()):04X}"
+            return msg(f"含有不允许的字符 {code}(控制字符或不可见字符),请删除后重试",
+                       f"contains a character that is not allowed: {code} (a control or invisible character); "
+                       "remove it and try again")
+    return None
 
 
 def is_empty(value: Any) -> bool:
@@ -83,6 +107,18 @@ class TextType(ValueType):
     keys = frozenset({"max_length", "pattern", "pattern_message"})
     can_be_unique = False
     can_be_indexed = False
+    # MariaDB's TEXT holds 65,535 bytes; the same limit everywhere keeps every backup restorable into
+    # any of the three databases. Encrypted texts are stored in LONGTEXT and take the same limit.
+    max_bytes = 65535
+
+    def check(self, value: Any, spec: FieldSpec) -> list[Label]:
+        problems = super().check(value, spec)
+        size = len(value.encode("utf-8"))
+        if size > self.max_bytes:
+            problems.append(msg(f"内容太长:最多 {self.max_bytes} 字节(约 {self.max_bytes // 3} 个汉字),现有 {size} 字节",
+                                f"too long: at most {self.max_bytes} bytes (about {self.max_bytes // 3} Chinese "
+                                f"characters); this has {size}"))
+        return problems
 
 
 class RegexType(ValueType):
@@ -189,8 +225,18 @@ class NumberType(ValueType):
         return []
 
 
+# Integer fields and ids are 32-bit columns on PostgreSQL and MariaDB.
+INT_MIN, INT_MAX = -2**31, 2**31 - 1
+
+
 class IntegerType(NumberType):
     name = "integer"
+
+    def check(self, value: Any, spec: FieldSpec) -> list[Label]:
+        if not INT_MIN <= value <= INT_MAX:
+            return [msg(f"数值超出范围:应在 {INT_MIN} 到 {INT_MAX} 之间",
+                        f"out of range: must be between {INT_MIN} and {INT_MAX}")]
+        return super().check(value, spec)
 
     def parse(self, raw: Any, spec: FieldSpec) -> Any:
         if isinstance(raw, bool):
@@ -202,6 +248,9 @@ class IntegerType(NumberType):
         if isinstance(raw, str) and re.fullmatch(r"\s*[-+]?\d+\s*", raw.replace(",", "")):
             return int(raw.replace(",", ""))
         raise ValueError(msg("应为整数", "expected a whole number"))
+
+
+MAX_DIGITS = 15
 
 
 class DecimalType(NumberType):
@@ -228,10 +277,12 @@ class DecimalType(NumberType):
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:
         problems = super().check(value, spec)
         places = self.scale(spec)
+        # 15 digits in all: SQLite keeps numbers as doubles, exact to 15 digits (checked first: 1e30
+        # has too many digits to round).
+        if abs(value) >= Decimal(10) ** (MAX_DIGITS - places):
+            return problems + [msg("数值太大", "the number is too large")]
         if value != value.quantize(Decimal(1).scaleb(-places)) if places else value != value.to_integral():
             problems.append(msg(f"最多 {places} 位小数", f"at most {places} decimal places"))
-        if abs(value) >= Decimal(10) ** (18 - places):
-            problems.append(msg("数值太大", "the number is too large"))
         return problems
 
 
@@ -380,6 +431,7 @@ class UserType(RelationType):
 
 class AttachmentType(ValueType):
     name = "attachment"
+    keys = frozenset({"accept"})
     default_max_length = 512
     can_be_unique = False
     can_be_encrypted = True

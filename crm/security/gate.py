@@ -217,6 +217,63 @@ def pick_condition(models: BuiltModels, table_key: str, user: Any) -> Any | None
     return row_condition(models, table_key, user)
 
 
+def picks_only_self(models: BuiltModels, table_key: str, field_key: str, user: Any) -> bool:
+    """Return True when `user` may only pick themselves in the user field `field_key` of `table_key`.
+
+    That is when every role of theirs that reads the table reaches its rows through this very field
+    ({own: owner}): a record given to anyone else would leave their reach, and the list of every
+    login would tell them who else works here. Everyone else may pick any user.
+    """
+    if user is None:
+        return False
+    rules = []
+    for role in role_keys(user):
+        if role == ADMIN_ROLE:
+            return False
+        grant = models.schema.grants_of(role).get(table_key)
+        if grant is not None and "read" in grant.can:
+            rules.append(grant.rows or RowRule("all"))
+    return bool(rules) and all(r.kind == "own" and (r.field or own_field(models.schema, table_key)) == field_key
+                               for r in rules)
+
+
+def can_pick_user(models: BuiltModels, table_key: str, field_key: str, user_id: int) -> bool:
+    """Return True when the current user may put the login `user_id` into `table_key`.`field_key`."""
+    user = current_user()
+    return not picks_only_self(models, table_key, field_key, user) or (user is not None and user.id == user_id)
+
+
+class UserPickFilter(BaseFilter):
+    """The filter of a user select: the logins the current user may pick (see picks_only_self)."""
+
+    name = "user pick rules"
+    models: BuiltModels
+    table_key: str
+    field_key: str
+
+    def apply(self, query: Any, value: Any) -> Any:
+        user = current_user()
+        if user is None:
+            return query.filter(sa.false())
+        if picks_only_self(self.models, self.table_key, self.field_key, user):
+            return query.filter(self.datamodel.obj.id == user.id)
+        return query
+
+
+def pick_filters(models: BuiltModels, table_key: str) -> dict[str, list[Any]]:
+    """Return, per link and user field of `table_key`, the filter that limits its choices to what the
+    current user may pick: the same for screens' selects, the filter panel and the API's `_info`."""
+    filters: dict[str, list[Any]] = {}
+    for spec in models.schema.table(table_key).fields:
+        if spec.type == "link":
+            filters[spec.key] = row_rule_filter(models, spec.to or "", picking=True)
+        elif spec.type == "user":
+            cls = type("UserPicks", (UserPickFilter,), {"models": models, "table_key": table_key,
+                                                        "field_key": spec.key})
+            filters[spec.key] = [["id", cls, None]]
+    return filters
+
+
 def row_rule_filter(models: BuiltModels, table_key: str, picking: bool = False) -> list[Any]:
     """Return the base_filters entry that applies the row rules of `table_key` (or its picking rule)."""
     cls = type("RowRules", (RowRuleFilter,), {"models": models, "table_key": table_key, "picking": picking})

@@ -4,6 +4,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from .passwords import DEFAULT_MIN_LENGTH, password_problems
+
 
 class UserError(Exception):
     """A user could not be added; the message says why and what to do."""
@@ -16,6 +18,11 @@ def ensure_admin(appbuilder: Any, settings: dict[str, Any]) -> tuple[str, str] |
         return None
     username = settings["CRM_ADMIN_USERNAME"]
     password = settings.get("CRM_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    if settings.get("CRM_ADMIN_PASSWORD"):
+        try:
+            check_password(appbuilder, username, password)
+        except UserError as exc:
+            raise UserError(f"CRM_ADMIN_PASSWORD is not accepted for the first admin: {exc}") from None
     try:
         add_user(appbuilder, username, sm.auth_role_admin, password, first_name="管理员")
     except UserError:
@@ -36,10 +43,18 @@ def add_user(appbuilder: Any, username: str, role_name: str, password: str, firs
         raise UserError(f"unknown role '{role_name}'; known roles: {known}")
     if sm.find_user(username=username) is not None:
         raise UserError(f"a user '{username}' already exists")
-    if len(password) < 8:
-        raise UserError("the password must have at least 8 characters")
+    check_password(appbuilder, username, password)
     user = sm.add_user(username, first_name or username, last_name, email or f"{username}@localhost",
                        role, password)
     if not user:
         raise UserError(f"could not add user '{username}' (is the email address already in use?)")
     return user
+
+
+def check_password(appbuilder: Any, username: str, password: str) -> None:
+    """Raise UserError with every way `password` breaks the policy for the account `username`."""
+    from flask import current_app
+    minimum = int(current_app.config.get("CRM_PASSWORD_MIN_LENGTH") or DEFAULT_MIN_LENGTH)
+    problems = password_problems(password, username, minimum)
+    if problems:
+        raise UserError("; ".join(p.en for p in problems))

@@ -52,6 +52,12 @@ class ChoiceListSpec:
         return tuple(opt.key for opt in self.options)
 
 
+# What an attachment takes unless its field says `accept:`: documents, sheets, images and archives a
+# chemical company exchanges (SDS, COA, contracts, photos) — nothing a browser would run (.html, .svg).
+ATTACHMENT_TYPES = ("pdf", "doc", "docx", "xls", "xlsx", "csv", "ppt", "pptx", "odt", "ods", "txt", "rtf",
+                    "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "zip", "rar", "7z", "msg", "eml")
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One field of a table, as declared in YAML (after validation)."""
@@ -77,8 +83,14 @@ class FieldSpec:
     renamed_from: str | None = None
     encrypted: bool = False
     searchable: bool = False
+    accept: tuple[str, ...] = ()  # attachment: the file extensions it takes (empty: ATTACHMENT_TYPES)
     file: str = ""
     line: int = 0
+
+    @property
+    def accepted_files(self) -> tuple[str, ...]:
+        """Return the extensions (lower case, no dot) an attachment field takes."""
+        return self.accept or ATTACHMENT_TYPES
 
     @property
     def seals_value(self) -> bool:

@@ -288,6 +288,8 @@ class Parser:
             else:
                 self.error(values["type"], f"{path}.to", "a link field needs 'to: <table>'",
                            f"e.g. to: customer (the table that {table_key} rows point at)")
+        if "accept" in values:
+            attrs["accept"] = self.file_types(values["accept"], f"{path}.accept")
         if "on_delete" in values:
             rule = self.text(values["on_delete"], f"{path}.on_delete")
             if rule in ON_DELETE:
@@ -295,6 +297,24 @@ class Parser:
             elif rule is not None:
                 self.error(values["on_delete"], f"{path}.on_delete", f"unknown on_delete rule '{rule}'",
                            did_you_mean(rule, ON_DELETE, "rules"))
+
+    def file_types(self, node: Node, path: str) -> tuple[str, ...]:
+        """Return an attachment's accepted extensions ([pdf, xlsx]), lower case and without dots."""
+        hint = "e.g. accept: [pdf, jpg, png, xlsx]"
+        if not node.is_list or not node.value:
+            self.error(node, path, f"expected a list of file extensions, got {describe(node)}", hint)
+            return ()
+        found: list[str] = []
+        for i, item in enumerate(node.value):
+            text = self.text(item, f"{path}[{i}]")
+            if text is None:
+                continue
+            extension = text.strip().lower().lstrip(".")
+            if not re.fullmatch(r"[a-z0-9]{1,10}", extension):
+                self.error(item, f"{path}[{i}]", f"'{text}' is not a file extension", hint)
+            elif extension not in found:
+                found.append(extension)
+        return tuple(found)
 
     def field_pattern(self, node: Node, path: str, attrs: dict[str, Any]) -> None:
         pattern = self.text(node, path)

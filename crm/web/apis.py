@@ -1,58 +1,82 @@
 """Generated REST APIs: one ModelRestApi class per table, with field rules from the specs."""
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
-from flask import current_app
+import sqlalchemy as sa
+from flask import current_app, request
+from flask_appbuilder.exceptions import FABException
 from flask_appbuilder import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from marshmallow import ValidationError, fields as ma_fields, validates_schema
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from crm.fields.types import SpecApiField
 from crm.models import naming
 from crm.models.build import BuiltModels
 from crm.security.crypto import DecryptFailed
-from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, row_rule_filter
+from crm.security.gate import (OutOfReach, assign_owner, can_pick_user, can_reach, check_in_reach, pick_filters,
+                               row_rule_filter)
 from crm.security.permissions import METHOD_VERBS
-from crm.spec.model import FieldSpec, TableSpec
+from crm.spec.model import FieldSpec, Label, TableSpec
 
 from .encrypted import BlindEqualFilter, MaskedApiField
 from .audit import record_reveal, revealed_fields
-from .errors import undecryptable_message
+from .errors import data_error_message, http_error_message, undecryptable_message
+from .filtering import BadFilter, checked_filter_value, filter_problem
 from .i18n import current_lang
-from .records import DeleteBlocked, check_delete, unique_conflicts
+from .records import DeleteBlocked, RecordInterface, check_delete, record_id, unique_conflicts, user_display_name
+from .openapi import RESPONSES, correct_components, correct_operations, use_responses
 from .variants import API_ATTRIBUTES, FieldRulesMixin
 
 USER_COLUMNS = ("id", "username", "first_name", "last_name")
 
 
 class RelatedIdField(ma_fields.Field):
-    """A link or user given by id in a request; answers with a clear message when there is no such row."""
+    """A link or user given by id in a request: an existing record the user may pick, or null.
 
-    def __init__(self, spec: FieldSpec, target: type, target_label: Any, models: BuiltModels, **kwargs: Any):
+    Never an object: a nested object would let marshmallow-sqlalchemy build a new record (or login)
+    in the linked table, past that table's permissions and rules. A record the user may not pick
+    answers exactly like one that does not exist.
+    """
+
+    def __init__(self, spec: FieldSpec, target: type, target_label: Any, models: BuiltModels, table_key: str,
+                 **kwargs: Any):
         super().__init__(allow_none=not spec.required, **kwargs)
         self.spec, self.target, self.target_label, self.models = spec, target, target_label, models
-        self.metadata.update({"type": "integer", "description": f"id of the {spec.to or 'user'}"})
+        self.table_key = table_key
+        self.metadata.update({"type": "integer", "nullable": not spec.required,
+                              "description": f"id of the {spec.to or 'user'}"})
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else value.id
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, dict):
-            value = value.get("id")
         if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
             raise ValidationError("应为记录 id(整数)" if current_lang() == "zh" else "expected a record id (an integer)")
-        session = current_app.appbuilder.session
-        row = session.get(self.target, int(value))
-        target_key = self.spec.to if self.spec.type == "link" else None
-        if row is not None and target_key and not can_reach(self.models, target_key, row.id, session, picking=True):
-            row = None  # out of the user's rows: answered exactly like a record that does not exist
+        pk = record_id(value)
+        instance = getattr(self.parent, "instance", None)
+        current = getattr(instance, self.spec.key, None) if instance is not None else None
+        if current is not None and current.id == pk:
+            return current  # kept as it is (a PUT sends back the whole record), even if no longer pickable
+        row = current_app.appbuilder.session.get(self.target, pk) if pk is not None else None
+        if row is not None and not self.may_pick(row.id):
+            if self.spec.type == "user":  # said without telling whether that login exists
+                raise ValidationError("这里只能选择您本人" if current_lang() == "zh" else "only you may be chosen here")
+            row = None
         if row is None:
             raise ValidationError(f"不存在 id 为 {value} 的{self.target_label.zh}" if current_lang() == "zh"
                                   else f"there is no {self.target_label.en} with id {value}")
         return row
+
+    def may_pick(self, row_id: int) -> bool:
+        """Return True when the current user may put the record `row_id` into this field."""
+        session = current_app.appbuilder.session
+        if self.spec.type == "link":
+            return can_reach(self.models, self.spec.to or "", row_id, session, picking=True)
+        return can_pick_user(self.models, self.table_key, self.spec.key, row_id)
 
     def deserialize(self, value: Any, attr: Any = None, data: Any = None, **kwargs: Any) -> Any:
         if value is None and self.spec.required:
@@ -96,18 +120,17 @@ class SpecSchemaConverter(Model2SchemaConverter):
     def _column2field(self, datamodel: Any, column: Any, nested: bool = True,
                       parent_schema_name: Any = None) -> Any:
         spec = _spec_of(datamodel.obj, column.name)
-        if spec is None:
+        own_table = datamodel.obj is self.datamodel.obj
+        if spec is None or (spec.is_relation and (column.children or not own_table)):
+            # FAB's fields for ids and for the related records an answer shows (customer.id, customer.name)
             return super()._column2field(datamodel, column, nested, parent_schema_name)
-        if spec.is_relation and (column.children or not nested):
-            return super()._column2field(datamodel, column, nested, parent_schema_name)
-        if spec.key in self.masked and datamodel.obj is self.datamodel.obj:
+        if spec.key in self.masked and own_table:
             return MaskedApiField(spec)
         if spec.is_relation:
             target = datamodel.get_related_model(column.name)
             target_spec = getattr(target, "__table_spec__", None)
-            from crm.spec.model import Label
             label = target_spec.label if target_spec else Label("用户", "user")
-            return RelatedIdField(spec, target, label, self.models)
+            return RelatedIdField(spec, target, label, self.models, datamodel.obj.__table_spec__.key)
         return SpecApiField(spec, current_lang)
 
     def _meta_schema_factory(self, columns: Any, model: Any, class_mixin: Any,
@@ -141,6 +164,13 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
     field_rule_attributes = API_ATTRIBUTES
 
     masked_fields: frozenset[str] = frozenset()
+    responses = RESPONSES
+
+    def add_api_spec(self, api_spec: Any) -> None:
+        super().add_api_spec(api_spec)
+        use_responses(api_spec)
+        correct_operations(api_spec._paths, self.route_base)
+        correct_components(api_spec.components.schemas, type(self).__name__)
 
     def masking_attributes(self, access: Any) -> dict[str, Any]:
         return {"masked_fields": access.masked}
@@ -156,12 +186,64 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
                 search[spec.key] = [BlindEqualFilter(spec.key, self.datamodel)]
 
     def _handle_filters_args(self, rison_args: dict[str, Any]) -> Any:
-        # An encrypted field's only filter is exact match; take the usual 'eq' for it.
-        for item in rison_args.get("filters", []) or []:
-            if isinstance(item, dict) and item.get("opr") == "eq" and self.table_spec.has_field(str(item.get("col"))) \
-                    and self.table_spec.field(str(item["col"])).encrypted:
-                item["opr"] = BlindEqualFilter.arg_name
-        return super()._handle_filters_args(rison_args)
+        items = rison_args.get("filters") or []
+        if not isinstance(items, list):
+            raise FABException(self.text("filters 应为筛选条件的列表", "filters must be a list of filters"))
+        checked = [self.checked_filter(n, item) for n, item in enumerate(items)]
+        filters = copy.copy(self._filters)  # the view's own Filters are shared by every request's thread
+        filters.clear_filters()  # (new lists: the view's stay as they are)
+        filters.rest_add_filters(checked)
+        return filters.get_joined_filters(self._base_filters)
+
+    def checked_filter(self, n: int, item: Any) -> dict[str, Any]:
+        """Return the n-th filter of a request with its value checked; raise FABException (400) naming it."""
+        if not isinstance(item, dict) or not {"col", "opr", "value"} <= set(item) \
+                or not isinstance(item["col"], str) or not isinstance(item["opr"], str):
+            raise FABException(self.text(f"filters[{n}]:每个筛选条件需要 col、opr 和 value",
+                                         f"filters[{n}]: each filter needs col, opr and value"))
+        col, opr = item["col"], item["opr"]
+        spec = self.table_spec.field(col) if self.table_spec.has_field(col) else None
+        if spec is not None and spec.encrypted and opr == "eq":
+            opr = BlindEqualFilter.arg_name  # an encrypted field's only filter is exact match
+        try:
+            value = checked_filter_value(spec, opr, item["value"])
+        except BadFilter as exc:
+            raise FABException(f"filters[{n}]: " + filter_problem(spec, col, exc).text(current_lang())) from None
+        return {"col": col, "opr": opr, "value": value}
+
+    def get_list_headless(self, **kwargs: Any) -> Any:
+        problem = page_problem((kwargs.get("rison") or {}).get("page"))
+        if problem is not None:
+            return self.response_400(message=problem)
+        return super().get_list_headless(**kwargs)
+
+    @staticmethod
+    def text(zh: str, en: str) -> str:
+        """Return the message in the request's language."""
+        return zh if current_lang() == "zh" else en
+
+    def _get_field_info(self, field: Any, filter_rel_field: Any, page: Any = None, page_size: Any = None) -> Any:
+        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
+        if self.table_spec.has_field(field.name):
+            spec = self.table_spec.field(field.name)
+            info["label"] = spec.label.text(current_lang())
+            info["description"] = spec.help.text(current_lang()) if spec.help else ""
+        if isinstance(field, RelatedIdField):
+            problem = page_problem(page) or page_problem(page_size, "page_size")
+            if problem is not None:
+                raise BadRequest(problem)
+            info["count"], info["values"] = self.pickable_records(field, page, page_size)
+        return info
+
+    def pickable_records(self, field: RelatedIdField, page: Any, page_size: Any) -> tuple[int, list[dict[str, Any]]]:
+        """Return (count, [{id, value}]) of the records the user may put into a link or user field:
+        the same records, through the same gate filter, as the screens' select offers."""
+        datamodel = self.datamodel.get_related_interface(field.name)
+        filters = datamodel.get_filters([]).add_filter_list(pick_filters(self.models, self.table_spec.key)[field.name])
+        page, page_size = self._sanitize_page_args(page, page_size)
+        count, rows = datamodel.query(filters, page=page, page_size=page_size)
+        shown = user_display_name if field.spec.type == "user" else str
+        return count, [{"id": row.id, "value": shown(row)} for row in rows]
 
     def _init_model_schemas(self) -> None:
         # The add schema checks required fields; edits merge the stored record first, so they need not.
@@ -170,7 +252,9 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
                                                               "masked": self.masked_fields})
             return conv(self.datamodel, self.validators_columns)
         self.model2schemaconverter = converter(False)
-        self.add_model_schema = converter(True).convert(self.add_columns)
+        self.add_model_schema = converter(True).convert(self.add_columns, parent_schema_name=self.add_model_schema_name)
+        self.edit_model_schema = self.model2schemaconverter.convert(self.edit_columns,
+                                                                    parent_schema_name=self.edit_model_schema_name)
         super()._init_model_schemas()
 
     def pre_add(self, item: Any) -> None:
@@ -180,9 +264,19 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
     def pre_update(self, item: Any) -> None:
         check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session, "update")
 
+    def refuse_body(self) -> Any | None:
+        """Return a 400 answer when a write's body is JSON but not an object; None when it may be read."""
+        if request.is_json and not isinstance(request.get_json(silent=True), dict):
+            return self.response_400(message=self.text("请求内容应为一个 JSON 对象,例如 {\"name\": \"...\"}",
+                                                        'the request body must be a JSON object, e.g. {"name": "..."}'))
+        return None
+
     def post_headless(self) -> Any:
         if not self.add_columns:  # a schema of no columns would be read by marshmallow as all of them
             return self.response_403()
+        refused = self.refuse_body()
+        if refused is not None:
+            return refused
         try:
             return super().post_headless()
         except OutOfReach as exc:
@@ -191,16 +285,40 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
     def put_headless(self, pk: Any) -> Any:
         if not self.edit_columns:
             return self.response_403()
+        refused = self.refuse_body()
+        if refused is not None:
+            return refused
         try:
             return super().put_headless(pk)
         except OutOfReach as exc:
             return self.response_422(message=exc.text(current_lang()))
 
+    def response_422(self, message: Any = None) -> Any:
+        if isinstance(message, str) and message.startswith("Database exception occurred"):
+            # FAB puts the database's own words in the answer: SQL and parameters. Log them instead.
+            current_app.logger.error("the database refused a write: %s", message)
+            message = self.text("数据库拒绝保存(值不符合数据库的要求),未保存", "the database refused the values; nothing was saved")
+        return super().response_422(message)
+
+    def response_400(self, message: Any = None) -> Any:
+        if isinstance(message, str) and message.startswith("400 Bad Request: "):
+            message = message.removeprefix("400 Bad Request: ")  # a BadRequest raised below, caught by FAB's @safe
+        if isinstance(message, str) and message.startswith("Not a valid rison schema "):
+            # FAB checks q against its JSON schema before this view runs; say which part, in the user's language
+            detail = message.removeprefix("Not a valid rison schema ")
+            message = self.text(f"参数 q 的结构不符合要求:{detail}", f"the argument q is not as expected: {detail}")
+        return super().response_400(message)
+
     def response_500(self, message: str | None = None) -> Any:
-        # FAB's @safe answers every error with "Fatal error"; a value that does not decrypt says which.
+        # FAB's @safe answers every error but BadRequest with "Fatal error": say what happened instead.
         error = sys.exc_info()[1]
         if isinstance(error, DecryptFailed):
             return self.response(500, message=undecryptable_message(error))
+        if isinstance(error, HTTPException):  # 413 for a body over MAX_CONTENT_LENGTH, ...
+            return self.response(error.code or 400, message=http_error_message(error))
+        if isinstance(error, sa.exc.DataError):
+            current_app.appbuilder.session.rollback()
+            return self.response_400(message=data_error_message())
         return super().response_500(message)
 
     def pre_get(self, data: dict[str, Any]) -> None:
@@ -226,6 +344,19 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
             return self.response(409, message=exc.text(current_lang()))
 
 
+MAX_PAGE = 10_000_000  # far past the last page of any table; beyond it, offsets overflow
+
+
+def page_problem(value: Any, name: str = "page") -> str | None:
+    """Return what is wrong with a page number (or size) in a request; None when it is fine or absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PAGE:
+        return (f"{name} 应为 0 到 {MAX_PAGE} 之间的整数" if current_lang() == "zh"
+                else f"{name} must be a whole number from 0 to {MAX_PAGE}")
+    return None
+
+
 def api_read_columns(models: BuiltModels, table: TableSpec) -> list[str]:
     """Return the columns an API answer holds: id, plain fields, and id + title of each related row."""
     columns = ["id"]
@@ -243,11 +374,13 @@ def api_read_columns(models: BuiltModels, table: TableSpec) -> list[str]:
 def build_api_class(models: BuiltModels, table: TableSpec) -> type[RecordApi]:
     """Return the ModelRestApi class of one table."""
     read_columns = api_read_columns(models, table)
-    writable = [f.key for f in table.fields if not f.readonly]
+    # Files are uploaded through the screens; the API reads their names but does not write them
+    # (a written name could point at another record's file).
+    writable = [f.key for f in table.fields if not f.readonly and f.type != "attachment"]
     attrs: dict[str, Any] = {
         "table_spec": table,
         "models": models,
-        "datamodel": SQLAInterface(models.model(table.key)),
+        "datamodel": RecordInterface(models.model(table.key)),
         "resource_name": table.key,
         "class_permission_name": naming.permission_view_name_for(table.key),
         "base_filters": row_rule_filter(models, table.key),

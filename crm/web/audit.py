@@ -27,7 +27,9 @@ from .i18n import current_lang
 PAGE_SIZE = 50
 ACTION_LABELS = {"create": ("新建", "created"), "update": ("修改", "changed"), "delete": ("删除", "deleted"),
                  "reveal": ("查看加密字段", "revealed"), "import": ("导入", "imported"),
-                 "schema": ("结构变更", "schema change")}
+                 "schema": ("结构变更", "schema change"), "login": ("登录", "logged in"),
+                 "login_failed": ("登录失败", "failed login"), "login_refused": ("登录被拒(已锁定)", "login refused (locked)"),
+                 "lockout": ("登录锁定", "locked out"), "unlock": ("解除锁定", "unlocked"), "logout": ("退出登录", "logged out")}
 
 
 def request_actor() -> tuple[Any, Any, Any]:
@@ -125,6 +127,8 @@ def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess,
         changes.append(("、".join(labels), "", ", ".join(f"#{r}" for r in data.get("records", []))))
     elif row.action == "schema" and isinstance(data, dict):
         changes += [("", "", step) for step in data.get("steps", [])]
+    elif isinstance(data, dict):  # a login event's details: reason, scope, by whom
+        changes += [(key, "", str(value)) for key, value in sorted(data.items())]
     zh, en = ACTION_LABELS.get(row.action, (row.action, row.action))
     return ShownEntry(at=row.at.strftime("%Y-%m-%d %H:%M:%S"), who=row.username or "—", ip=row.ip or "",
                       action=zh if lang == "zh" else en,
@@ -202,10 +206,10 @@ class AuditView(BaseView):
             query = query.where(AUDIT_TABLE.c.action == args["action"])
         for name, op in (("from", "__ge__"), ("to", "__lt__")):
             day = parse_day(args.get(name, ""))
-            if day is not None:
+            if day is not None and not (name == "to" and day.date() == datetime.date.max):
                 bound = day + datetime.timedelta(days=1) if name == "to" else day
                 query = query.where(getattr(AUDIT_TABLE.c.at, op)(bound))
-        page = max(int(args.get("page", "0") or 0), 0) if str(args.get("page", "0")).isdigit() else 0
+        page = int(args["page"]) if str(args.get("page", "")).isdigit() and len(args["page"]) < 8 else 0
         session = self.appbuilder.session
         total = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
         rows = session.execute(query.order_by(AUDIT_TABLE.c.id.desc()).offset(page * PAGE_SIZE).limit(PAGE_SIZE)).all()

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, render_template, request
-from werkzeug.exceptions import BadRequest
+import sqlalchemy as sa
+from flask import Flask, current_app, g, render_template, request
+from flask_login import current_user
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from crm.security.crypto import DecryptFailed
 from crm.spec.model import Label
@@ -25,6 +27,8 @@ def answer(status: int, title: Label, message: str, api_message: str | None = No
     if request.path.startswith("/api/"):
         return {"message": api_message or message}, status
     lang = current_lang()
+    if "user" not in g:  # refused before Flask-AppBuilder's own before-request ran (a 413 in CSRF's)
+        g.user = current_user
     page = render_template(
         "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
         title=title.text(lang), message=message, back="返回首页" if lang == "zh" else "Back to the home page")
@@ -56,7 +60,70 @@ def undecryptable(error: DecryptFailed) -> Any:
     return answer(500, Label("无法解密", "Cannot decrypt"), undecryptable_message(error))
 
 
+# What Werkzeug's English one-line pages mean, said to the people using the panel.
+HTTP_ERRORS: dict[int, tuple[Label, Label]] = {
+    400: (Label("请求无效", "Bad request"),
+          Label("请求的内容或参数无效。", "The request or one of its parameters is not valid.")),
+    404: (Label("找不到页面或记录", "Not found"),
+          Label("这个页面或记录不存在，或不在您可见的范围内。",
+                "This page or record does not exist, or is not among the records you may see.")),
+    405: (Label("不支持的操作", "Method not allowed"),
+          Label("这个地址不支持此请求方式。", "This address does not accept this kind of request.")),
+    413: (Label("内容太大", "Too large"),
+          Label("上传或提交的内容超过了允许的大小。", "What was sent is larger than the panel accepts.")),
+    429: (Label("请求太频繁", "Too many requests"),
+          Label("请求太频繁，请稍后再试。", "Too many requests; please try again later.")),
+}
+
+
+def http_error_message(error: HTTPException) -> str:
+    """Return an HTTP error's message in the request's language (Werkzeug's own text for others)."""
+    known = HTTP_ERRORS.get(error.code or 0)
+    return known[1].text(current_lang()) if known else str(error.description)
+
+
+def http_error(error: HTTPException) -> Any:
+    """Answer an HTTP error (404, 405, 413, ...) inside the panel, in the user's language."""
+    from .guards import not_a_record
+    if error.code == 405 and not_a_record(error):
+        error = NotFound()
+    if request.path.startswith("/api/") and error.code == 404:
+        return {"message": "Not found"}, 404  # Flask-AppBuilder's own 404 answer, for every API path
+    title = HTTP_ERRORS.get(error.code or 0, (Label(error.name, error.name), None))[0]
+    response = answer(error.code or 500, title, http_error_message(error))
+    if error.code == 405 and isinstance(response, tuple):
+        allowed = error.get_headers()  # keep the Allow header Werkzeug worked out
+        return response[0], response[1], [h for h in allowed if h[0] == "Allow"]
+    return response
+
+
+def data_error_message() -> str:
+    """Return what a user is told when the database refuses a value as the wrong kind or too large."""
+    return ("请求中的某个值不能存入或用于比较（类型不符或超出范围），未执行。" if current_lang() == "zh" else
+            "A value in the request cannot be stored or compared (wrong kind or out of range); nothing was done.")
+
+
+def data_error(error: sa.exc.DataError) -> Any:
+    """Answer 400 when the database refuses a value; the transaction is rolled back first."""
+    current_app.logger.warning("database refused a value: %s", str(error).splitlines()[0])
+    current_app.appbuilder.session.rollback()
+    return answer(400, HTTP_ERRORS[400][0], data_error_message())
+
+
+def csrf_error(error: Any) -> Any:
+    """Answer 400 for a form sent without its page's token (an old page, or another site posting)."""
+    message = Label("页面已过期或来源不明（缺少有效的安全令牌），未执行。请刷新页面后重试。",
+                    "The page has expired or did not come from the panel (no valid security token); nothing "
+                    "was done. Reload the page and try again.")
+    return answer(400, HTTP_ERRORS[400][0], message.text(current_lang()))
+
+
 def register_error_pages(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+    for code in HTTP_ERRORS:
+        app.register_error_handler(code, http_error)
+    app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(403, forbidden)
     app.register_error_handler(Refused, refused)
     app.register_error_handler(DecryptFailed, undecryptable)
+    app.register_error_handler(sa.exc.DataError, data_error)

@@ -25,6 +25,8 @@ def build_form_fields(models: BuiltModels, table: TableSpec, for_add: bool) -> d
             validators.append(UniqueInput(models, table, spec))
         if spec.required and spec.type == "attachment":
             validators.append(RequiredFile(models, table, spec))
+        if spec.type == "attachment":
+            validators.append(AllowedFile(spec))
         field.kwargs["validators"] = validators
         if for_add and spec.default is not None:
             field.kwargs["default"] = lambda _spec=spec: default_value(_spec)
@@ -82,6 +84,30 @@ class RequiredFile:
         model = self.models.model(self.table.key)
         record = current_app.appbuilder.session.get(model, pk)
         return bool(record is not None and getattr(record, self.spec.key))
+
+
+def file_extension(filename: str) -> str:
+    """Return a file name's extension, lower case and without the dot ('' when it has none)."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name.strip(".") else ""
+
+
+class AllowedFile:
+    """WTForms validator for an upload: its extension is one the field accepts (`accept:`)."""
+
+    def __init__(self, spec: FieldSpec):
+        self.spec = spec
+
+    def __call__(self, form: Any, field: Any) -> None:
+        filename = getattr(field.data, "filename", None)
+        if not filename:
+            return
+        extension = file_extension(filename)
+        if extension not in self.spec.accepted_files:
+            shown = f".{extension}" if extension else ("没有扩展名的" if current_lang() == "zh" else "extension-less")
+            allowed = ", ".join(self.spec.accepted_files)
+            raise StopValidation(f"不能上传{shown}文件;可上传:{allowed}" if current_lang() == "zh"
+                                 else f"{shown} files cannot be uploaded here; allowed: {allowed}")
 
 
 class RequiredRelation:

@@ -4,10 +4,39 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from crm.fields.values import INT_MAX
 from crm.models import naming
 from crm.models.build import BuiltModels
 from crm.spec.model import FieldSpec, Label, TableSpec
+
+
+def record_id(value: Any) -> int | None:
+    """Return `value` (an int or a text of digits) as a record id, or None when no record can have it:
+    ids are positive 32-bit integers, and a bigger one would be an error in PostgreSQL, not a miss."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and 0 < value <= INT_MAX else None
+
+
+class RecordInterface(SQLAInterface):
+    """Flask-AppBuilder's interface over a generated table: an id no record can have finds nothing."""
+
+    def get(self, id: Any, filters: Any = None, select_columns: Any = None,  # noqa: A002 (FAB's name)
+            outer_default_load: bool = False) -> Any:
+        pk = record_id(id)
+        if pk is None:
+            return None
+        return super().get(pk, filters, select_columns, outer_default_load)
+
+
+def user_display_name(user: Any) -> str:
+    """Return a user's full name in Chinese order (family name first), or the login name."""
+    full = f"{user.last_name or ''}{user.first_name or ''}".strip()
+    return full or user.username
 
 
 class DeleteBlocked(Exception):

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from flask import abort, current_app, request, send_file, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from markupsafe import Markup, escape
 from werkzeug.utils import secure_filename
 
@@ -19,7 +18,7 @@ from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
 from crm.security.keys import file_place
-from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, row_rule_filter
+from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, pick_filters, row_rule_filter
 from crm.spec.model import Label
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, TableSpec
@@ -27,9 +26,10 @@ from crm.spec.model import FieldSpec, TableSpec
 from .audit import record_history, record_reveal, revealed_fields
 from .encrypted import BlindEqualFilter, encrypted_condition, mask_formatter
 from .errors import Refused
+from .filtering import MAX_SEARCH, BadFilter, checked_filter_value, filter_problem
 from .forms import build_filter_fields, build_form_fields, relation_validators
 from .i18n import current_lang, lazy_label, lazy_text
-from .records import check_delete
+from .records import RecordInterface, check_delete, record_id, user_display_name
 from .variants import VIEW_ATTRIBUTES, FieldRulesMixin
 
 LIST_SKIP_SORT = ("multi_choice", "text", "attachment")
@@ -131,7 +131,13 @@ class RecordView(FieldRulesMixin, ModelView):
     def _get_list_widget(self, filters: Any, **kwargs: Any) -> Any:
         own_list = request.endpoint == f"{self.endpoint}.list"
         self.refuse_hidden_arguments(kwargs.get("order_column"), own_list)
+        kwargs["page"], kwargs["page_size"] = capped_page(kwargs.get("page"), kwargs.get("page_size") or self.page_size)
+        if own_list:
+            self.check_filter_values(filters)
         keyword = request.args.get("q", "").strip()
+        if len(keyword) > MAX_SEARCH:
+            raise Refused(Label(f"搜索内容太长：最多 {MAX_SEARCH} 个字符",
+                                f"the search is too long: at most {MAX_SEARCH} characters"))
         fields = self.keyword_fields()
         if keyword and fields and own_list:
             filters = filters.copy()
@@ -140,6 +146,39 @@ class RecordView(FieldRulesMixin, ModelView):
         widgets = super()._get_list_widget(filters=filters, **kwargs)
         self.record_list_reveal(widgets["list"])
         return widgets
+
+    def _list(self, **kwargs: Any) -> Any:
+        self.refuse_unknown_filters()
+        return super()._list(**kwargs)
+
+    def _add(self) -> Any:
+        self.refuse_unknown_filters()  # presets of the add form come as _flt_ arguments too
+        return super()._add()
+
+    def refuse_unknown_filters(self) -> None:
+        """Raise Refused for a _flt_<n>_<field> argument whose n names no filter of that field (FAB would
+        fail looking it up)."""
+        offered = self._filters.get_search_filters()
+        for match in filter(None, map(re.compile(r"_flt_(\d)_(.*)").fullmatch, request.args)):
+            index, key = int(match.group(1)), match.group(2)
+            if key in offered and index >= len(offered[key]):
+                spec = self.table_spec.field(key) if self.table_spec.has_field(key) else None
+                name = spec.label if spec is not None else Label(key, key)
+                raise Refused(Label(f"字段“{name.zh}”没有第 {index} 种筛选方式", f"the field '{name.en}' has no filter {index}"))
+
+    def check_filter_values(self, filters: Any) -> None:
+        """Check the values of the list's filters (from _flt_ arguments) with their fields' value rules;
+        raise Refused (400) naming the first that cannot be compared with its field."""
+        for n, (flt, value) in enumerate(zip(filters.filters, filters.values)):
+            key = flt.column_name
+            spec = self.table_spec.field(key) if self.table_spec.has_field(key) else None
+            operation = flt.arg_name or ""
+            try:
+                # FAB gives every _flt_ argument as the list of its values, each applied in turn
+                filters.values[n] = ([checked_filter_value(spec, operation, v) for v in value]
+                                     if isinstance(value, list) else checked_filter_value(spec, operation, value))
+            except BadFilter as exc:
+                raise Refused(filter_problem(spec, key, exc)) from None
 
     def refuse_hidden_arguments(self, order_column: str | None, own_list: bool) -> None:
         """Raise Refused when the request sorts this list by anything but its sortable columns, or filters
@@ -206,8 +245,8 @@ class RecordView(FieldRulesMixin, ModelView):
             spec = self.table_spec.field(key) if self.table_spec.has_field(key) else None
             value = self._filters.get_filter_value(key)
             if spec is not None and spec.type == "link" and value is not None and not (
-                    str(value).isdigit() and can_reach(self.models, spec.to or "", int(value),
-                                                       self.datamodel.session, picking=True)):
+                    record_id(value) is not None and can_reach(self.models, spec.to or "", int(value),
+                                                               self.datamodel.session, picking=True)):
                 abort(404)
         super()._fill_form_exclude_cols(exclude_cols, form)
 
@@ -218,6 +257,7 @@ class RecordView(FieldRulesMixin, ModelView):
         abort(404)
 
     def _edit(self, pk: Any) -> Any:
+        self.refuse_unknown_filters()
         widgets = super()._edit(pk)
         if widgets is not None:
             item = self.datamodel.get(pk, self._base_filters)
@@ -292,6 +332,28 @@ class RecordView(FieldRulesMixin, ModelView):
         return send_file(io.BytesIO(data), as_attachment=True, download_name=stored_file_label(stored))
 
 
+def capped_page(page: Any, page_size: int) -> tuple[int | None, int]:
+    """Return (page, page size) within bounds: no page before the first, at most CRM_MAX_PAGE_SIZE rows
+    (FAB reads -1 as "all rows", which at a million orders is a page no browser can show)."""
+    largest = int(current_app.config["CRM_MAX_PAGE_SIZE"])
+    if page is not None and page < 0:
+        page = 0
+    return page, page_size if 0 < page_size <= largest else largest
+
+
+def fitting_name(filename: str, limit: int = 200) -> str:
+    """Return `filename` shortened to `limit` UTF-8 bytes, its extension kept: file systems take 255
+    bytes per name, and 120 Chinese characters are 360."""
+    if len(filename.encode("utf-8")) <= limit:
+        return filename
+    stem, dot, extension = filename.rpartition(".")
+    if not dot or len(extension) > 10:
+        stem, extension = filename, ""
+    suffix = f".{extension}" if extension else ""
+    budget = limit - len(suffix.encode("utf-8"))
+    return stem.encode("utf-8")[:budget].decode("utf-8", "ignore") + suffix
+
+
 def save_upload(upload: Any, ring: Any = None) -> str:
     """Store an uploaded file under UPLOAD_FOLDER (encrypted with `ring` when given); return its stored
     name `<random>__<name>`."""
@@ -299,8 +361,8 @@ def save_upload(upload: Any, ring: Any = None) -> str:
     os.makedirs(folder, exist_ok=True)
     name = secure_filename(upload.filename) or "file"
     # secure_filename drops Chinese characters; keep the original name for people when it had any.
-    original = os.path.basename(upload.filename).replace("/", "_").replace("\\", "_")[:200]
-    stored = f"{uuid.uuid4().hex}__{original if original.strip('. ') else name}"
+    original = os.path.basename(upload.filename.replace("\\", "/"))
+    stored = f"{uuid.uuid4().hex}__{fitting_name(original if original.strip('. ') else name)}"
     if ring is None:
         upload.save(os.path.join(folder, stored))
     else:
@@ -329,12 +391,6 @@ def relation_display(spec: FieldSpec, view_endpoints: dict[str, str]) -> Any:
     return show
 
 
-def user_display_name(user: Any) -> str:
-    """Return a user's full name, or the login name."""
-    full = f"{user.last_name or ''}{user.first_name or ''}".strip()
-    return full or user.username
-
-
 def value_display(spec: FieldSpec, view_endpoint: str) -> Any:
     """Return a formatter for a plain field, following the request's language."""
     if spec.type == "attachment":
@@ -355,11 +411,6 @@ def filter_columns(table: TableSpec) -> list[str]:
     return [f.key for f in table.fields if f.type != "attachment" and (f.searchable or not f.encrypted)]
 
 
-def reachable_choices(models: BuiltModels, table: TableSpec) -> dict[str, list[Any]]:
-    """Return, per link field, the filter that limits its select to records the user may reach."""
-    return {f.key: row_rule_filter(models, f.to or "", picking=True) for f in table.fields if f.type == "link"}
-
-
 def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict[str, str]) -> type[RecordView]:
     """Return the ModelView class of one table."""
     fields = table.fields
@@ -370,7 +421,7 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
     attrs: dict[str, Any] = {
         "table_spec": table,
         "models": models,
-        "datamodel": SQLAInterface(models.model(table.key)),
+        "datamodel": RecordInterface(models.model(table.key)),
         "route_base": naming.view_route_for(table.key),
         "class_permission_name": naming.permission_view_name_for(table.key),
         "base_filters": row_rule_filter(models, table.key),
@@ -393,9 +444,9 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
         "edit_form_extra_fields": build_form_fields(models, table, for_add=False),
         "validators_columns": relation_validators(table),
         # Record selects list only the records the user's row rules reach.
-        "add_form_query_rel_fields": reachable_choices(models, table),
-        "edit_form_query_rel_fields": reachable_choices(models, table),
-        "search_form_query_rel_fields": reachable_choices(models, table),
+        "add_form_query_rel_fields": pick_filters(models, table.key),
+        "edit_form_query_rel_fields": pick_filters(models, table.key),
+        "search_form_query_rel_fields": pick_filters(models, table.key),
     }
     if table.order_by:
         attrs["base_order"] = (table.order_by.lstrip("-"), "desc" if table.order_by.startswith("-") else "asc")
