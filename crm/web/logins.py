@@ -67,27 +67,28 @@ def account_key(username: Any) -> str:
 class LoginGuard:
     """Counts failed logins per account and per address and says when logins are refused."""
 
-    def __init__(self, storage: Any, account_limit: str, address_limit: str):
+    def __init__(self, storage: Any, account_limit: str, address_limit: str, prefix: str = ""):
         self.strategy = FixedWindowRateLimiter(storage)
         self.account = parse_limit(account_limit)
         self.address = parse_limit(address_limit)
+        self.scope = f"crm-login{prefix}"  # RATELIMIT_KEY_PREFIX keeps installations sharing a Redis apart
 
     def lockout(self, account: str, address: str | None) -> Lockout | None:
         """Return the lockout in force for this account key or address, or None when a login may be tried."""
         for limit, kind, key in (self.account, "account", account), (self.address, "address", address or "-"):
-            if not self.strategy.test(limit, "crm-login", kind, key):
-                reset = self.strategy.get_window_stats(limit, "crm-login", kind, key).reset_time
+            if not self.strategy.test(limit, self.scope, kind, key):
+                reset = self.strategy.get_window_stats(limit, self.scope, kind, key).reset_time
                 return Lockout(max(1, int(reset - time.time())), by_address=kind == "address")
         return None
 
     def failed(self, account: str, address: str | None) -> None:
         """Count a failed login against the account key and the address."""
-        self.strategy.hit(self.account, "crm-login", "account", account)
-        self.strategy.hit(self.address, "crm-login", "address", address or "-")
+        self.strategy.hit(self.account, self.scope, "account", account)
+        self.strategy.hit(self.address, self.scope, "address", address or "-")
 
     def unlock(self, account: str) -> None:
         """Forget the account's failures (a successful login, or an admin unlocking it)."""
-        self.strategy.clear(self.account, "crm-login", "account", account)
+        self.strategy.clear(self.account, self.scope, "account", account)
 
 
 def login_guard() -> LoginGuard:
@@ -98,7 +99,8 @@ def install_login_guard(app: Any) -> None:
     """Build the guard on Flask-Limiter's shared storage; mark each new session with its version."""
     limiter = app.appbuilder.sm.limiter
     app.extensions["crm_login_guard"] = LoginGuard(limiter.storage, app.config["CRM_LOGIN_ACCOUNT_LIMIT"],
-                                                   app.config["CRM_LOGIN_ADDRESS_LIMIT"])
+                                                   app.config["CRM_LOGIN_ADDRESS_LIMIT"],
+                                                   app.config.get("RATELIMIT_KEY_PREFIX") or "")
     user_logged_in.connect(on_login, app)
 
 
