@@ -11,6 +11,7 @@ from flask_appbuilder.models.sqla.base import SQLA
 from flask_wtf.csrf import CSRFProtect
 
 from crm.config import load_config, secret_key
+from crm.dbsync.connect import check_database
 from crm.dbsync.sync import SyncResult, sync_schema
 from crm.audit.capture import install_audit
 from crm.models.build import BuiltModels, build_models
@@ -49,12 +50,14 @@ class CrmState:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Return the app: schema loaded and checked, database synced, screens, APIs and roles in place.
 
-    Raises SchemaError before anything touches the database when the YAML has mistakes, and
-    SchemaChangesPending when the database needs changes that may not be applied at start-up.
+    Raises SchemaError before anything touches the database when the YAML has mistakes,
+    DatabaseUnavailable when the database cannot be opened or written, and SchemaChangesPending when
+    the database needs changes that may not be applied at start-up.
     """
     settings = load_config(config)
     schema = load_schema(settings["CRM_SCHEMA_DIR"])
     Path(settings["CRM_INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    check_database(settings["CRM_DATABASE_URL"])  # before anything is made (a key file, tables)
     ring = keyring_for(settings)
     sync = sync_schema(settings["CRM_DATABASE_URL"], schema, Path(settings["CRM_MIGRATIONS_DIR"]),
                        auto_apply=settings["CRM_SCHEMA_AUTO_APPLY"], export_dir=Path(settings["CRM_EXPORT_DIR"]),

@@ -42,7 +42,19 @@ def _report_start(app: Any) -> None:
         click.echo("(This password is shown only once; change it after logging in.)")
 
 
-@click.group()
+class PanelCommands(click.Group):
+    """The command group: a database that cannot be used is one line and exit 1, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from crm.dbsync.connect import DatabaseUnavailable
+        try:
+            return super().invoke(ctx)
+        except DatabaseUnavailable as exc:
+            click.echo(f"The panel did not start: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=PanelCommands)
 def main() -> None:
     """Chemical-industry customer management panel."""
 
@@ -107,12 +119,15 @@ def schema_check() -> None:
 def _schema_and_settings() -> tuple[Any, dict[str, Any]]:
     """Return (checked schema, settings); exit 1 with the issues when the YAML has mistakes."""
     from crm.config import load_config
+    from crm.dbsync.connect import check_database
     settings = load_config()
     try:
-        return load_schema(settings["CRM_SCHEMA_DIR"]), settings
+        spec = load_schema(settings["CRM_SCHEMA_DIR"])
     except SchemaError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    check_database(settings["CRM_DATABASE_URL"])
+    return spec, settings
 
 
 def _parse_resolutions(values: tuple[str, ...]) -> dict[str, str]:
@@ -135,7 +150,7 @@ def schema_plan(resolve: tuple[str, ...]) -> None:
     spec, settings = _schema_and_settings()
     try:
         plan, pending = plan_changes(settings["CRM_DATABASE_URL"], spec, Path(settings["CRM_MIGRATIONS_DIR"]),
-                                     _parse_resolutions(resolve))
+                                     _parse_resolutions(resolve), ring=_keyring(settings))
     except ValueError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
@@ -168,7 +183,7 @@ def schema_apply(review: bool, yes: bool, resolve: tuple[str, ...]) -> None:
     try:
         result = sync_schema(settings["CRM_DATABASE_URL"], spec, Path(settings["CRM_MIGRATIONS_DIR"]),
                              include_review=review, resolutions=_parse_resolutions(resolve), confirm=confirm,
-                             export_dir=Path(settings["CRM_EXPORT_DIR"]))
+                             export_dir=Path(settings["CRM_EXPORT_DIR"]), ring=_keyring(settings))
     except SchemaChangesPending as exc:
         click.echo(f"Not applied: {exc}", err=True)
         sys.exit(1)
@@ -370,10 +385,17 @@ def restore(file: str) -> None:
 
 def _settings_and_keys() -> tuple[dict[str, Any], Any]:
     from crm.config import load_config
-    from crm.security.crypto import keyring_for
+    from crm.dbsync.connect import check_database
     settings = load_config()
+    check_database(settings["CRM_DATABASE_URL"])  # before a key file is made
+    return settings, _keyring(settings)
+
+
+def _keyring(settings: dict[str, Any]) -> Any:
+    """Return the encryption keys of these settings; exit 1 naming the problem when they are wrong."""
+    from crm.security.crypto import keyring_for
     try:
-        return settings, keyring_for(settings)
+        return keyring_for(settings)
     except KeyProblem as exc:
         click.echo(f"Encryption keys: {exc}", err=True)
         sys.exit(1)
