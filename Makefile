@@ -22,13 +22,15 @@ run: install
 browser:
 	@scripts/install-browser.sh
 
-# The suite runs once per database; a database server or browser that cannot be reached is reported
-# as skipped (and is a failure when CRM_TEST_REQUIRE_ALL=1, as in CI).
+# The suite runs once per database, the three runs side by side (each prints when it is done); a
+# database server or browser that cannot be reached is reported as skipped (and is a failure when
+# CRM_TEST_REQUIRE_ALL=1, as in CI). Each run has its own temporary folder.
 test: install browser
-	$(MAKE) --no-print-directory test-sqlite test-postgresql test-mariadb
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-sqlite test-postgresql test-mariadb
 
 test-sqlite test-postgresql test-mariadb: install browser
-	CRM_TEST_DATABASE=$(subst test-,,$@) $(BIN)/python -m pytest -q -p no:cacheprovider
+	CRM_TEST_DATABASE=$(subst test-,,$@) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--basetemp=$${TMPDIR:-/tmp}/crm-tests-$(subst test-,,$@)-$$$$
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

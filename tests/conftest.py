@@ -16,6 +16,8 @@ from typing import Any, Iterator
 import pytest
 import sqlalchemy as sa
 
+from werkzeug.security import generate_password_hash
+
 from crm.app import create_app
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -25,6 +27,12 @@ SERVERS = {
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/{db}?charset=utf8mb4",
 }
 ADMIN_PASSWORD = "test-root-pass-2026"
+# The panel hashes passwords with Flask-AppBuilder's default, scrypt: about 0.2 s per login or new
+# account, by design. The apps of the tests hash with few rounds instead, as Django's test settings
+# do (the suite logs in thousands of times); the commands and servers tests start keep scrypt.
+FAST_HASH = "pbkdf2:sha256:1000"
+FAST_HASH_SETTINGS = {"FAB_PASSWORD_HASH_METHOD": FAST_HASH,
+                      "AUTH_DB_FAKE_PASSWORD_HASH_CHECK": generate_password_hash("no-such-user", FAST_HASH)}
 
 
 def database_kind() -> str:
@@ -39,12 +47,25 @@ def pytest_report_header(config: Any) -> str:
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """On a server database run only the tests that touch a database; the rest ran on SQLite."""
+    """On a server database run only the tests that touch a database, except those marked sqlite_only
+    (they test what only SQLite can be made to do, such as fill up); the rest ran on SQLite."""
     if database_kind() == "sqlite":
         return
-    keep = [item for item in items if "db_url" in getattr(item, "fixturenames", ())]
+    keep = [item for item in items if "db_url" in getattr(item, "fixturenames", ())
+            and item.get_closest_marker("sqlite_only") is None]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """With CRM_TEST_REQUIRE_ALL=1 (CI) a skipped test is a failed one: nothing may go untested."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CRM_TEST_REQUIRE_ALL") == "1" and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.longrepr = f"skipped, and CRM_TEST_REQUIRE_ALL=1 makes that a failure: {reason}"
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +145,7 @@ def make_app(db_url: str, tmp_path: Path) -> Any:
             "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations"),
             "CRM_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
             "TESTING": True,
+            **FAST_HASH_SETTINGS,
             **config,
         }
         app = create_app(settings)
@@ -188,7 +210,7 @@ class Api:
 
     def __getattr__(self, method: str) -> Any:
         call = getattr(self.client, method)
-        return lambda url, **kw: call(url, headers=self.headers, **kw)
+        return lambda url, headers=None, **kw: call(url, headers={**self.headers, **(headers or {})}, **kw)
 
 
 @pytest.fixture

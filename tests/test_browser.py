@@ -56,6 +56,14 @@ def server(app: Any) -> Iterator[str]:
 @pytest.fixture
 def page(chromium: Any, server: str) -> Iterator[Any]:
     """Yield a page logged in as the admin, with JavaScript errors collected in page.js_errors."""
+    page = logged_in_page(chromium, server)
+    yield page
+    page.context.close()
+
+
+def logged_in_page(chromium: Any, server: str) -> Any:
+    """Return a page of a browser context of its own (its own cookies: another person), logged in as
+    the admin, with JavaScript errors collected in page.js_errors."""
     context = chromium.new_context(locale="zh-CN", base_url=server)
     page = context.new_page()
     page.js_errors = []
@@ -68,8 +76,7 @@ def page(chromium: Any, server: str) -> Iterator[Any]:
     page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("input[type=submit], button[type=submit]")
     page.wait_for_url(f"{server}/")
-    yield page
-    context.close()
+    return page
 
 
 def choose(page: Any, field: str, option_text: str) -> None:
@@ -192,3 +199,35 @@ def test_logging_out_from_the_menu_ends_the_session(page: Any) -> None:
     assert "/login/" in page.url
     assert page.locator("input[name=password]").count() == 1
     assert page.js_errors == []
+
+
+def test_two_people_editing_one_record_lose_nothing(chromium: Any, server: str, app: Any) -> None:
+    """Two browsers open the same customer's edit form; the second save is refused, shows what the first
+    changed and keeps what was typed; saving again then stores the second person's form."""
+    from conftest import Api
+    pk = Api(app).post("/api/v1/customer/", json={"name": "双人化工", "city": "苏州"}).json["id"]
+    first, second = logged_in_page(chromium, server), logged_in_page(chromium, server)
+    for page in (first, second):
+        page.goto(f"/t/customer/edit/{pk}")
+    first.fill("#city", "上海")
+    with first.expect_navigation():
+        first.click("button[type=submit]")
+    assert "/edit/" not in first.url
+
+    second.fill("#credit_limit", "80000")
+    with second.expect_navigation():
+        second.click("button[type=submit]")
+
+    assert f"/t/customer/edit/{pk}" in second.url
+    assert "未保存：您打开此记录后，admin 修改并保存了它" in second.locator(".alert").inner_text()
+    assert "苏州 → 上海" in second.locator(".crm-conflict").inner_text()
+    assert second.input_value("#credit_limit") == "80000"
+    assert Api(app).get(f"/api/v1/customer/{pk}").json["result"]["credit_limit"] is None
+
+    with second.expect_navigation():
+        second.click("button[type=submit]")
+    assert "/edit/" not in second.url
+    stored = Api(app).get(f"/api/v1/customer/{pk}").json["result"]
+    assert (stored["city"], float(stored["credit_limit"])) == ("苏州", 80000.0)
+    assert first.js_errors == [] and second.js_errors == []
+    first.context.close(), second.context.close()

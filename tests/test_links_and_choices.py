@@ -61,20 +61,18 @@ def test_a_link_written_as_an_object_builds_nothing(demo: Any) -> None:
     assert english.json["message"] == {"owner": ["expected a record id (an integer)"]}
 
 
-@pytest.mark.parametrize("value", [999999, -7382745482880311, 99999999999999999999, 2 ** 40, "12abc", 1.5,
-                                   [1], {"foo": 1}, True])
-def test_a_link_to_no_record_is_refused_and_creates_none(demo: Any, value: Any) -> None:
+def test_a_link_to_no_record_is_refused_and_creates_none(demo: Any) -> None:
     api = Api(demo)
     follow_up = api.get("/api/v1/follow_up/?q=(page_size:1)").json["ids"][0]
     customers = scalar(demo, "SELECT count(*) FROM customer")
     before = api.get(f"/api/v1/follow_up/{follow_up}").json["result"]["customer"]["id"]
-    answer = api.put(f"/api/v1/follow_up/{follow_up}", json={"customer": value})
-    assert answer.status_code == 422, answer.json
-    expected = (f"不存在 id 为 {value} 的客户" if isinstance(value, int) and not isinstance(value, bool)
-                and value > 0 else "应为记录 id(整数)")
-    assert answer.json["message"] == {"customer": [expected]}
-    created = api.post("/api/v1/contact/", json={"name": "新联系人", "customer": value})
-    assert created.status_code == 422 and created.json["message"] == {"customer": [expected]}
+    for value in (999999, -7382745482880311, 99999999999999999999, 2 ** 40, "12abc", 1.5, [1], {"foo": 1}, True):
+        answer = api.put(f"/api/v1/follow_up/{follow_up}", json={"customer": value})
+        expected = (f"不存在 id 为 {value} 的客户" if isinstance(value, int) and not isinstance(value, bool)
+                    and value > 0 else "应为记录 id(整数)")
+        assert answer.status_code == 422 and answer.json["message"] == {"customer": [expected]}, value
+        created = api.post("/api/v1/contact/", json={"name": "新联系人", "customer": value})
+        assert created.status_code == 422 and created.json["message"] == {"customer": [expected]}, value
     assert scalar(demo, "SELECT count(*) FROM customer") == customers
     assert api.get(f"/api/v1/follow_up/{follow_up}").json["result"]["customer"]["id"] == before
 

@@ -741,3 +741,15 @@ def test_the_projects_alembic_files_are_the_ones_the_panel_writes() -> None:
     from crm.dbsync.alembic_files import FILES
     for name, text in FILES.items():
         assert (PROJECT_DIR / "migrations" / name).read_text(encoding="utf-8") == text, name
+
+
+def test_schema_apply_can_encrypt_a_field(url: str, tmp_path: Path) -> None:
+    """With CRM_SCHEMA_AUTO_APPLY=0 the command is the only way to apply a change: encryption included."""
+    text = BASE.replace("notes: {type: text}", "notes: {type: text, encrypted: true}")
+    applied = crm("schema", "apply", url=url, schema_text=text, tmp_path=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert "encrypt" in applied.stdout
+    stored = {r["id"]: r["notes"] for r in rows(url, "product")}
+    assert stored[1].startswith("enc1:") and "易燃" not in stored[1] and stored[2] is None
+    again = crm("schema", "plan", url=url, schema_text=text, tmp_path=tmp_path)
+    assert again.returncode == 0 and again.stdout == "nothing to change\n"

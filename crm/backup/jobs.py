@@ -63,14 +63,14 @@ def make_backup(url: str, ring: Keyring, schema_dir: Path, upload_dir: Path, out
         manifest = {"format": FORMAT, "created": datetime.datetime.now().isoformat(timespec="seconds"),
                     "database": dialect, "tables": tables, "uploads": files, "schema": schema_files}
         (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        packed = tempfile.SpooledTemporaryFile(max_size=64 << 20)
-        with tarfile.open(fileobj=packed, mode="w:gz") as tar:
-            tar.add(folder, arcname="backup")
-        packed.seek(0)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(output.name + ".partial")
-        with open(partial, "wb") as target:
-            write_encrypted(packed, target, ring)
+        with tempfile.SpooledTemporaryFile(max_size=64 << 20) as packed:
+            with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+                tar.add(folder, arcname="backup")
+            packed.seek(0)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            partial = output.with_name(output.name + ".partial")
+            with open(partial, "wb") as target:
+                write_encrypted(packed, target, ring)
         partial.replace(output)  # a backup file is complete or absent
     return BackupReport(output, tables=len(tables), rows=sum(t["rows"] for t in tables.values()),
                         files=len(files), size=output.stat().st_size)
@@ -92,13 +92,13 @@ def copy_tree(source: Path, target: Path, pattern: str = "*") -> dict[str, str]:
 
 def open_backup(path: Path, ring: Keyring, into: Path) -> dict[str, Any]:
     """Decrypt and unpack a backup into `into`; return its manifest after checking every part of it."""
-    plain = tempfile.SpooledTemporaryFile(max_size=64 << 20)
-    with open(path, "rb") as source:
-        for chunk in read_encrypted(source, ring, path.name):
-            plain.write(chunk)
-    plain.seek(0)
-    with tarfile.open(fileobj=plain, mode="r:gz") as tar:
-        tar.extractall(into, filter="data")  # refuses absolute paths, links out of the folder, ...
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as plain:
+        with open(path, "rb") as source:
+            for chunk in read_encrypted(source, ring, path.name):
+                plain.write(chunk)
+        plain.seek(0)
+        with tarfile.open(fileobj=plain, mode="r:gz") as tar:
+            tar.extractall(into, filter="data")  # refuses absolute paths, links out of the folder, ...
     folder = into / "backup"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:

@@ -12,6 +12,8 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy.pool import NullPool
 
+from crm.dbsync.ids import start_ids_after
+
 from .dump import decode, type_from
 
 BATCH = 500
@@ -129,8 +131,17 @@ def fill_deferred(conn: sa.Connection, table: sa.Table, folder: Path, columns: l
 
 
 def reset_sequences(conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
-    """Move each id sequence past the restored ids: PostgreSQL's serial and named sequences, and the
-    sequences MariaDB keeps for Flask-AppBuilder's tables (AUTO_INCREMENT and SQLite follow by themselves)."""
+    """Move each id sequence past the restored ids and past every id the restored audit log knows
+    (the ids of deleted records are never given again): PostgreSQL's serial and named sequences, the
+    sequences MariaDB keeps for Flask-AppBuilder's tables, AUTO_INCREMENT and SQLite's counters."""
+    move_sequences_past_rows(conn, tables)
+    for name, table in tables.items():
+        if "id" in table.c:  # then past the audited ids (a table's key is its name, as the log records it)
+            start_ids_after(conn, name, name)
+
+
+def move_sequences_past_rows(conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
+    """Move PostgreSQL's and MariaDB's named sequences past the restored ids."""
     if conn.dialect.name == "sqlite":
         return
     postgres = conn.dialect.name == "postgresql"

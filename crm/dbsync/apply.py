@@ -16,10 +16,11 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from crm.models import naming
-from crm.models.build import ON_DELETE_SQL, build_column, build_table, cyclic_links
-from crm.models.encryption import INDEX_PREFIX, is_sealed, seal
+from crm.models.build import ON_DELETE_SQL, build_column, build_table, cyclic_links, version_column
+from crm.models.encryption import INDEX_PREFIX, DecryptFailed, is_sealed, open_value, seal
 from crm.spec.model import SchemaSpec
 
+from .ids import never_reuse_ids, rebuilt_keeping_ids, start_ids_after
 from .rows import RowCheck, convert, keyring
 from .state import spec_from_state, storage_of, table_spec_from_states
 
@@ -101,6 +102,11 @@ class Applier:
         if link:
             self.ensure_foreign_key(table_key, state)
 
+    def rebuilt(self, table: str, **kwargs: Any) -> Any:
+        """Return Alembic's batch context that rebuilds a SQLite table, keeping it AUTOINCREMENT and its
+        id counter."""
+        return rebuilt_keeping_ids(self.conn, self.op, table, **kwargs)
+
     def quote(self, name: str) -> str:
         return self.conn.dialect.identifier_preparer.quote(name)
 
@@ -120,7 +126,7 @@ class Applier:
         args = (naming.fk_name_for(table_key, state["key"]), self.link_target(state), [state["column"]], ["id"])
         ondelete = ON_DELETE_SQL[state["on_delete"] or "restrict"]
         if self.sqlite:
-            with self.op.batch_alter_table(table, recreate="always") as batch:
+            with self.rebuilt(table) as batch:
                 batch.create_foreign_key(*args, ondelete=ondelete)
         else:
             self.op.create_foreign_key(args[0], table, *args[1:], ondelete=ondelete)
@@ -157,7 +163,7 @@ class Applier:
         for index in self.indexes_on(table, column):
             self.op.drop_index(index["name"], table_name=table)
         if self.sqlite:
-            with self.op.batch_alter_table(table, recreate="always") as batch:
+            with self.rebuilt(table) as batch:
                 batch.drop_column(column)
         else:
             self.op.drop_column(table, column)
@@ -187,6 +193,8 @@ class Applier:
         cyclic = cyclic_links(SchemaSpec(tuple(specs)))
         tables = [build_table(spec, metadata, user_table, cyclic) for spec in specs]
         metadata.create_all(self.conn, tables=tables, checkfirst=True)
+        for spec, table in zip(specs, tables):
+            start_ids_after(self.conn, table.name, spec.key)  # a table made again after it was dropped
 
     def add_column_step(self, step: dict[str, Any]) -> None:
         state = step["data"]["field"]
@@ -236,7 +244,7 @@ class Applier:
                 definition.constraints.discard(constraint)
                 for col in constraint.columns:
                     col.foreign_keys.difference_update(constraint.elements)
-        with self.op.batch_alter_table(table, copy_from=definition, recreate="always"):
+        with self.rebuilt(table, copy_from=definition):
             pass
 
     def change_type(self, step: dict[str, Any]) -> None:
@@ -264,7 +272,7 @@ class Applier:
                 raise ValueError(f"{table_key}.{new['key']}: row id {row_id} no longer converts; plan again")
             if converted is not None and ok:
                 if encrypting:
-                    converted = seal(keyring(), table_key, spec, row_id, converted)
+                    converted = sealed_once(table_key, spec, row_id, converted)
                 updates.append({"row_id": row_id, "value": converted})
         if updates:
             self.conn.execute(target.update().where(target.c.id == sa.bindparam("row_id"))
@@ -342,11 +350,32 @@ class Applier:
     def drop_retired_table(self, step: dict[str, Any]) -> None:
         table = naming.table_name_for(step["table"])
         if self.inspector().has_table(table):
-            self.export(table, [c["name"] for c in self.inspector().get_columns(table) if c["name"] != "id"])
+            self.export(table, [c["name"] for c in self.inspector().get_columns(table)
+                               if c["name"] not in ("id", naming.VERSION_COLUMN)])
             self.op.drop_table(table)
+
+    def add_version(self, step: dict[str, Any]) -> None:
+        table = naming.table_name_for(step["table"])
+        if not self.has_column(table, naming.VERSION_COLUMN):
+            self.op.add_column(table, version_column())
+
+    def never_reuse_ids(self, step: dict[str, Any]) -> None:
+        never_reuse_ids(self.conn, self.op, naming.table_name_for(step["table"]), step["table"])
 
     def nothing(self, step: dict[str, Any]) -> None:
         """Steps that change only the recorded state (retire a table, options, required)."""
+
+
+def sealed_once(table_key: str, spec: Any, row_id: int, value: Any) -> str | None:
+    """Return the stored form of a value being encrypted; a value that is already a ciphertext of
+    this place (a change replayed over its own result) is kept, never encrypted a second time."""
+    if is_sealed(value):
+        try:
+            open_value(keyring(), table_key, spec, row_id, value)
+            return value
+        except DecryptFailed:
+            pass  # text that merely looks like a ciphertext is a value like any other
+    return seal(keyring(), table_key, spec, row_id, value)
 
 
 def live_storage(column_type: sa.types.TypeEngine[Any]) -> str:
@@ -377,4 +406,6 @@ HANDLERS: dict[str, Callable[[Applier, dict[str, Any]], None]] = {
     "remove_option": Applier.nothing,
     "drop_column": Applier.drop_retired_column,
     "drop_table": Applier.drop_retired_table,
+    "never_reuse_ids": Applier.never_reuse_ids,
+    "add_version": Applier.add_version,
 }

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from crm.models import naming
 from crm.spec.model import FieldSpec, SchemaSpec, TableSpec
 
+from .ids import reuses_ids
 from .rows import (RowCheck, check_convertible, check_duplicates, check_empty, check_longer, check_options,
                    check_orphans)
 from .state import TableState, load_state, state_of, storage_of
@@ -185,6 +186,26 @@ class Planner:
                 state.retired[key] = before
                 self.add("retire_column", table.key, key, f"- retire column {table.key}.{key} (data kept, hidden)",
                          data={"field": before})
+        self.plan_version(table, old, state, columns)
+        if reuses_ids(self.conn, naming.table_name_for(source)):
+            self.add("never_reuse_ids", table.key, None,
+                     f"~ never reuse the ids of deleted {table.key} records (SQLite AUTOINCREMENT)")
+
+    def plan_version(self, table: TableSpec, old: TableState, state: TableState, columns: set[str]) -> None:
+        """Add the step that gives the table its version column, unless it has it. A field stored in a
+        column of that name (from before the name was reserved) is the user's data, never the version."""
+        version = naming.VERSION_COLUMN
+        for key, before in list(state.retired.items()):
+            if before["column"] == version:  # a retired field's data: moved aside, kept
+                moved = {**before, "column": f"{version}_retired"}
+                state.retired[key] = moved
+                self.add("rename_column", table.key, key, f"~ move retired column {table.key}.{key} to "
+                         f"{moved['column']} (the name {version} is now the system's)",
+                         data={"old": before, "field": moved, "restore": False})
+        if version not in columns or any(s["column"] == version for s in (*old.fields.values(),
+                                                                          *old.retired.values())):
+            self.add("add_version", table.key, None, f"+ add version numbers to {table.key} records (so that a "
+                     "save based on an outdated copy is refused)")
 
     def adopt(self, table: TableSpec, source: str) -> TableState:
         """Return a state for a table created before states were recorded: its live fields as declared."""

@@ -5,6 +5,11 @@ the resulting recorded state as data, so that it can be read in review and repla
 database: every start runs the files a database has not applied yet, and with
 `CRM_SCHEMA_AUTO_APPLY=0` only those. The history table in the database, not the folder, says what a
 database has applied: two hosts on one database need not share a folder.
+
+A revision counts as applied only once the database has committed it: its history row and the text
+of its file are written in the plan's transaction, and the file itself only after the commit. A
+crash before the commit leaves no file (nothing to replay); a crash after it leaves the text in
+`crm_schema_files`, from which the next start writes the missing file.
 """
 from __future__ import annotations
 
@@ -44,6 +49,13 @@ JOURNAL_TABLE = sa.Table(
     sa.Column("steps", LONG_TEXT, nullable=False),
     sa.Column("state", LONG_TEXT, nullable=False),
 )
+# The text of each revision file this database applied, written with its history row.
+FILES_TABLE = sa.Table(
+    "crm_schema_files", SYSTEM_METADATA,
+    sa.Column("revision", sa.String(32), primary_key=True),
+    sa.Column("file", sa.String(300), nullable=False),
+    sa.Column("text", LONG_TEXT, nullable=False),
+)
 ALEMBIC_VERSION = sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
 
 FILE_TEMPLATE = '''"""{title}
@@ -80,6 +92,24 @@ def downgrade() -> None:
 
 
 @dataclass
+class RevisionFile:
+    """A revision file to write once the transaction that recorded it has committed."""
+
+    path: Path
+    text: str
+
+    def write(self) -> None:
+        """Write the file whole (through a temporary file), unless it is there already."""
+        if self.path.exists():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_alembic_files(self.path.parent.parent)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(self.text, encoding="utf-8")
+        tmp.replace(self.path)
+
+
+@dataclass
 class Revision:
     """A revision file as read back: its ids, steps and resulting state."""
 
@@ -108,11 +138,11 @@ def state_from_data(data: dict[str, dict[str, Any]]) -> dict[str, TableState]:
 
 
 def start_journal(conn: sa.Connection, steps: list[dict[str, Any]], summary: str,
-                  state: dict[str, TableState]) -> None:
+                  state: dict[str, TableState], started_on: datetime.datetime) -> None:
     """Note the plan about to be applied (see JOURNAL_TABLE)."""
     JOURNAL_TABLE.create(conn, checkfirst=True)
     conn.execute(JOURNAL_TABLE.insert().values(
-        started_on=datetime.datetime.now().replace(microsecond=0), summary=summary,
+        started_on=started_on, summary=summary,
         steps=json.dumps(steps, ensure_ascii=False, default=str),
         state=json.dumps(state_as_data(state), ensure_ascii=False)))
 
@@ -121,12 +151,23 @@ def end_journal(conn: sa.Connection) -> None:
     conn.execute(JOURNAL_TABLE.delete())
 
 
-def interrupted_plans(conn: sa.Connection) -> list[tuple[list[dict[str, Any]], str, dict[str, TableState]]]:
-    """Return (steps, summary, state) of plans a crash interrupted, oldest first."""
+@dataclass
+class Interrupted:
+    """A plan a crash interrupted, as its journal row holds it."""
+
+    steps: list[dict[str, Any]]
+    summary: str
+    state: dict[str, TableState]
+    started_on: datetime.datetime
+
+
+def interrupted_plans(conn: sa.Connection) -> list[Interrupted]:
+    """Return the plans a crash interrupted, oldest first."""
     if not sa.inspect(conn).has_table(JOURNAL_TABLE.name):
         return []
     rows = conn.execute(sa.select(JOURNAL_TABLE).order_by(JOURNAL_TABLE.c.id)).mappings().all()
-    return [(json.loads(r["steps"]), r["summary"], state_from_data(json.loads(r["state"]))) for r in rows]
+    return [Interrupted(json.loads(r["steps"]), r["summary"], state_from_data(json.loads(r["state"])), r["started_on"])
+            for r in rows]
 
 
 def new_revision_id(now: datetime.datetime) -> str:
@@ -135,16 +176,34 @@ def new_revision_id(now: datetime.datetime) -> str:
 
 
 def record_revision(conn: sa.Connection, folder: Path | None, steps: list[dict[str, Any]], summary: str,
-                    state: dict[str, TableState]) -> tuple[str, Path | None]:
-    """Write the revision file (when `folder` is set) and the history row; return (id, file)."""
+                    state: dict[str, TableState]) -> tuple[str, RevisionFile | None]:
+    """Add the history row and (when `folder` is set) the file's text, in the caller's transaction;
+    return (id, the file to write once that transaction has committed)."""
     now = datetime.datetime.now()
     history = applied_revisions(conn)
     down = history[-1]["revision"] if history else None
     revision = new_revision_id(now)
     now = now.replace(microsecond=0)
-    path = write_revision_file(folder, revision, down, now, steps, summary, state) if folder else None
-    insert_history(conn, revision, down, now, summary, steps, path)
-    return revision, path
+    file = revision_file(folder, revision, down, now, steps, summary, state) if folder else None
+    insert_history(conn, revision, down, now, summary, steps, file.path if file else None)
+    if file:
+        FILES_TABLE.create(conn, checkfirst=True)
+        conn.execute(FILES_TABLE.insert().values(revision=revision, file=str(file.path)[-300:], text=file.text))
+    return revision, file
+
+
+def missing_files(conn: sa.Connection, folder: Path | None) -> list[RevisionFile]:
+    """Return the files of revisions this database committed into `folder` that the folder lacks
+    (a crash came between the commit and the writing of the file)."""
+    if folder is None or not sa.inspect(conn).has_table(FILES_TABLE.name):
+        return []
+    found = []
+    for row in conn.execute(sa.select(FILES_TABLE.c.file, FILES_TABLE.c.text)):
+        # by name: the folder may have moved since (a new release directory), or its path been cut
+        path = folder / "versions" / Path(row.file).name
+        if not path.exists():
+            found.append(RevisionFile(path, row.text))
+    return found
 
 
 def insert_history(conn: sa.Connection, revision: str, down: str | None, now: datetime.datetime, summary: str,
@@ -162,12 +221,10 @@ def insert_history(conn: sa.Connection, revision: str, down: str | None, now: da
     conn.execute(ALEMBIC_VERSION.insert().values(version_num=revision))
 
 
-def write_revision_file(folder: Path, revision: str, down: str | None, now: datetime.datetime,
-                        steps: list[dict[str, Any]], summary: str, state: dict[str, TableState]) -> Path:
-    """Write migrations/versions/<id>_<words>.py; return its path."""
+def revision_file(folder: Path, revision: str, down: str | None, now: datetime.datetime,
+                  steps: list[dict[str, Any]], summary: str, state: dict[str, TableState]) -> RevisionFile:
+    """Return migrations/versions/<id>_<words>.py and its text (not written yet)."""
     versions = folder / "versions"
-    versions.mkdir(parents=True, exist_ok=True)
-    ensure_alembic_files(folder)
     lines = summary.splitlines()
     title = lines[0].lstrip("+~-! ") if len(lines) == 1 else f"{len(lines)} schema changes"
     slug = "".join(c if c.isalnum() else "_" for c in title.lower())[:40].strip("_")
@@ -177,10 +234,7 @@ def write_revision_file(folder: Path, revision: str, down: str | None, now: date
         title=title, revision=revision, down_revision=down, created=now.isoformat(sep=" "),
         plan="\n".join(f"    {line}" for line in lines), steps=pprint.pformat(steps, width=110, sort_dicts=False),
         state=pprint.pformat(state_data, width=110))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return RevisionFile(path, text)
 
 
 def read_revision_files(folder: Path) -> list[Revision]:

@@ -5,11 +5,14 @@ not at all: when it holds a step that needs review, start-up refuses and names t
 """
 from __future__ import annotations
 
+import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from flask_appbuilder import Model
 import flask_appbuilder.security.sqla.models  # noqa: F401  (puts ab_user in Model.metadata)
 
@@ -17,12 +20,13 @@ from crm.audit.log import Entry, append, ensure_audit_tables
 from crm.security.login_state import ensure_login_tables
 from crm.spec.model import SchemaSpec
 
-from .apply import Applier
+from .apply import USER_TABLE, Applier
+from .ids import never_reuse_ids
 from .lock import locked_connection
 from .plan import Plan, Step, plan_schema
 from .rows import using_keyring
-from .revisions import (end_journal, interrupted_plans, pending_revisions, record_revision, start_journal,
-                        upgrade_revision)
+from .revisions import (FILES_TABLE, Interrupted, RevisionFile, end_journal, interrupted_plans, missing_files,
+                        pending_revisions, record_revision, start_journal, upgrade_revision)
 from .state import load_state, save_state
 
 TMP_PREFIX = "_alembic_tmp_"
@@ -46,6 +50,12 @@ class SyncResult:
     exports: list[Path] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
+    files: list[RevisionFile] = field(default_factory=list)  # written once the sync has committed
+
+    def write_files(self) -> None:
+        """Write the revision files of what the database committed."""
+        for file in self.files:
+            file.write()
 
     def report(self) -> str:
         """Return what was done, for start-up and `crm schema apply` to print."""
@@ -59,6 +69,18 @@ class SyncResult:
         lines += [f"backup of the rows before the change: table {name}" for name in self.backups]
         lines += [f"data written before dropping: {path}" for path in self.exports]
         return "\n".join(lines)
+
+
+def create_system_tables(conn: sa.Connection) -> None:
+    """Create Flask-AppBuilder's tables (users are link targets), the audit log and the login
+    counters; login accounts, too, never reuse a deleted account's id."""
+    users = Model.metadata.tables[USER_TABLE]
+    users.dialect_options["sqlite"]["autoincrement"] = True
+    Model.metadata.create_all(conn)
+    ensure_audit_tables(conn)
+    ensure_login_tables(conn)
+    FILES_TABLE.create(conn, checkfirst=True)  # so that a restore finds it with its long text column
+    never_reuse_ids(conn, Operations(MigrationContext.configure(conn)), USER_TABLE, USER_TABLE)
 
 
 def plan_changes(url: str, schema: SchemaSpec, folder: Path | None,
@@ -85,11 +107,10 @@ def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply
     """
     result = SyncResult()
     with using_keyring(ring), locked_connection(url) as conn:
-        Model.metadata.create_all(conn)  # Flask-AppBuilder's tables: users are link targets
-        ensure_audit_tables(conn)
-        ensure_login_tables(conn)
+        create_system_tables(conn)
+        result.files = missing_files(conn, folder)
         result.cleaned = clean_interrupted(conn)
-        result.resumed = finish_interrupted(conn, folder, export_dir)
+        result.resumed = finish_interrupted(conn, folder, export_dir, result)
         for rev in pending_revisions(conn, folder):
             upgrade_revision(conn, rev.revision, rev.down_revision, rev.steps, rev.state, rev.path, export_dir)
             result.replayed.append(rev.revision)
@@ -106,6 +127,7 @@ def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply
                                 username="(schema sync)")])
         elif load_state(conn) != plan.state:
             save_state(conn, plan.state)  # first start of a database made before states were recorded
+    result.write_files()
     return result
 
 
@@ -117,6 +139,7 @@ def drop_retired(url: str, schema: SchemaSpec, folder: Path | None, export_dir: 
     """
     result = SyncResult()
     with locked_connection(url) as conn:
+        result.files = missing_files(conn, folder)
         plan = plan_schema(conn, schema)
         if plan.steps or pending_revisions(conn, folder):
             raise SchemaChangesPending("the database has schema changes pending; apply them first:\n"
@@ -131,6 +154,7 @@ def drop_retired(url: str, schema: SchemaSpec, folder: Path | None, export_dir: 
         summary = "\n".join(s.words for s in steps)
         applier = apply_recorded(conn, folder, export_dir, [step_data(s) for s in steps], summary, state, result)
         result.applied, result.exports = steps, applier.exports
+    result.write_files()
     return result
 
 
@@ -149,10 +173,17 @@ def retired_steps(state: dict[str, Any]) -> list[Step]:
 
 
 def apply_recorded(conn: sa.Connection, folder: Path | None, export_dir: Path | None, steps: list[dict[str, Any]],
-                   summary: str, state: dict[str, Any], result: SyncResult, resuming: bool = False) -> Applier:
-    """Apply steps with a journal, save the new state and record the revision; return the applier."""
-    start_journal(conn, steps, summary, state)
-    applier = Applier(conn, export_dir, resuming=resuming)
+                   summary: str, state: dict[str, Any], result: SyncResult, resumed: Interrupted | None = None
+                   ) -> Applier:
+    """Apply steps with a journal, save the new state and record the revision; return the applier.
+
+    The journal, the steps' data, the state and the revision are all in the caller's transaction;
+    the revision file is only queued on `result` (written after the commit).
+    """
+    started = resumed.started_on if resumed else datetime.datetime.now().replace(microsecond=0)
+    start_journal(conn, steps, summary, state, started)
+    # A resumed plan keeps its first start's backup names: the backups it made are not made again.
+    applier = Applier(conn, export_dir, backup_stamp=f"{started:%Y%m%d%H%M%S}", resuming=resumed is not None)
     try:
         applier.apply(steps)
     except Exception:
@@ -164,18 +195,24 @@ def apply_recorded(conn: sa.Connection, folder: Path | None, export_dir: Path | 
             conn.commit()
         raise
     save_state(conn, state)
-    result.revision, result.revision_file = record_revision(conn, folder, steps, summary, state)
+    result.revision, file = record_revision(conn, folder, steps, summary, state)
+    if file:
+        result.revision_file = file.path
+        result.files.append(file)
     end_journal(conn)
     return applier
 
 
-def finish_interrupted(conn: sa.Connection, folder: Path | None, export_dir: Path | None) -> list[str]:
+def finish_interrupted(conn: sa.Connection, folder: Path | None, export_dir: Path | None,
+                       result: SyncResult) -> list[str]:
     """Finish the plans that a crash interrupted (MariaDB only keeps them); return their summaries."""
     done = []
-    for steps, summary, state in interrupted_plans(conn):
+    for plan in interrupted_plans(conn):
         end_journal(conn)
-        apply_recorded(conn, folder, export_dir, steps, summary, state, SyncResult(), resuming=True)
-        done.append(summary)
+        finished = SyncResult()
+        apply_recorded(conn, folder, export_dir, plan.steps, plan.summary, plan.state, finished, resumed=plan)
+        result.files += finished.files
+        done.append(plan.summary)
     return done
 
 

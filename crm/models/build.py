@@ -57,8 +57,10 @@ def build_models(schema: SchemaSpec, user_class: type) -> BuiltModels:
         cls = type(naming.class_name_for(spec.key), (RecordBase,), {"__table_spec__": spec})
         classes[spec.key] = cls
     for spec in schema.tables:
+        # The ORM raises the version on each write and refuses one whose row moved on meanwhile.
         registry.map_imperatively(classes[spec.key], tables[spec.key],
-                                  properties=relation_properties(spec, tables[spec.key], classes, user_class))
+                                  properties=relation_properties(spec, tables[spec.key], classes, user_class),
+                                  version_id_col=tables[spec.key].c[naming.VERSION_COLUMN])
     orm.configure_mappers()
     return BuiltModels(schema, metadata, classes)
 
@@ -87,11 +89,18 @@ def build_table(spec: TableSpec, metadata: sa.MetaData, user_table: sa.Table,
     columns: list[Any] = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)]
     for f in spec.fields:
         columns.append(build_column(spec, f, user_table, (spec.key, f.key) in cyclic))
-    table = sa.Table(naming.table_name_for(spec.key), metadata, *columns)
+    columns.append(version_column())
+    # AUTOINCREMENT: SQLite would otherwise give a deleted record's id (and its history) to a new one.
+    table = sa.Table(naming.table_name_for(spec.key), metadata, *columns, sqlite_autoincrement=True)
     for f in spec.fields:
         if f.unique:
             sa.Index(naming.unique_name_for(spec.key, f.key), table.c[naming.column_name_for(f)], unique=True)
     return table
+
+
+def version_column() -> sa.Column[Any]:
+    """Return the column of a table's version number (rows that predate it start at 1)."""
+    return sa.Column(naming.VERSION_COLUMN, sa.Integer, nullable=False, server_default="1")
 
 
 def build_column(table: TableSpec, spec: FieldSpec, user_table: sa.Table, cyclic: bool = False) -> sa.Column[Any]:

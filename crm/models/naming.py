@@ -4,6 +4,10 @@ from __future__ import annotations
 from crm.spec.model import FieldSpec
 
 
+# Every table's version number, raised by each write: a save based on an older one is refused.
+VERSION_COLUMN = "row_version"
+
+
 def table_name_for(table_key: str) -> str:
     """Return the database table name of a table key (the key itself; quoting handles reserved words)."""
     return table_key

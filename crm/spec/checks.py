@@ -69,7 +69,7 @@ def check_field_keys(table: TableSpec) -> list[Issue]:
     columns: dict[str, str] = {}
     for f in table.fields:
         path = f"tables.{table.key}.fields.{f.key}"
-        if f.key in RESERVED_FIELD_KEYS:
+        if f.key in RESERVED_FIELD_KEYS or f.key == naming.VERSION_COLUMN:
             issues.append(Issue(f.file, f.line, path, f"'{f.key}' is reserved for the system",
                                 f"rename the field, e.g. '{table.key}_{f.key}'"))
             continue

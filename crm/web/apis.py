@@ -1,7 +1,6 @@
 """Generated REST APIs: one ModelRestApi class per table, with field rules from the specs."""
 from __future__ import annotations
 
-import copy
 import sys
 from typing import Any
 
@@ -24,12 +23,12 @@ from crm.spec.model import FieldSpec, Label, TableSpec
 
 from .encrypted import BlindEqualFilter, MaskedApiField
 from .audit import record_reveal, revealed_fields
-from .errors import data_error_message, http_error_message, undecryptable_message
+from .errors import data_error_message, http_error_message, undecryptable_message, write_failure
 from .filtering import BadFilter, checked_filter_value, filter_problem
 from .i18n import current_lang
 from .records import DeleteBlocked, RecordInterface, check_delete, record_id, unique_conflicts, user_display_name
 from .openapi import RESPONSES, correct_components, correct_operations, use_responses
-from .variants import API_ATTRIBUTES, FieldRulesMixin
+from .variants import API_ATTRIBUTES, FieldRulesMixin, fresh_filters, fresh_schema
 
 USER_COLUMNS = ("id", "username", "first_name", "last_name")
 
@@ -162,6 +161,8 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
     method_permission_name = METHOD_VERBS
     allow_browser_login = False  # JWT only: a session cookie never authorises an API call
     field_rule_attributes = API_ATTRIBUTES
+    per_request_copies = {"_filters": fresh_filters, "add_model_schema": fresh_schema,
+                          "edit_model_schema": fresh_schema}
 
     masked_fields: frozenset[str] = frozenset()
     responses = RESPONSES
@@ -190,8 +191,8 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         if not isinstance(items, list):
             raise FABException(self.text("filters 应为筛选条件的列表", "filters must be a list of filters"))
         checked = [self.checked_filter(n, item) for n, item in enumerate(items)]
-        filters = copy.copy(self._filters)  # the view's own Filters are shared by every request's thread
-        filters.clear_filters()  # (new lists: the view's stay as they are)
+        filters = self._filters  # this request's own copy (see FieldRulesMixin.per_request_copies)
+        filters.clear_filters()
         filters.rest_add_filters(checked)
         return filters.get_joined_filters(self._base_filters)
 
@@ -285,19 +286,56 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
     def put_headless(self, pk: Any) -> Any:
         if not self.edit_columns:
             return self.response_403()
-        refused = self.refuse_body()
+        refused = self.refuse_body() or self.refuse_outdated(pk)
         if refused is not None:
             return refused
         try:
-            return super().put_headless(pk)
+            return self.with_version(super().put_headless(pk), pk)
         except OutOfReach as exc:
             return self.response_422(message=exc.text(current_lang()))
 
+    def get_headless(self, pk: Any, **kwargs: Any) -> Any:
+        return self.with_version(super().get_headless(pk, **kwargs), pk)
+
+    def stored_version(self, pk: Any) -> int | None:
+        """Return the version of record `pk` among the user's rows; None when there is no such record."""
+        item = self.datamodel.get(pk, self._base_filters)
+        return getattr(item, naming.VERSION_COLUMN) if item is not None else None
+
+    def with_version(self, answer: Any, pk: Any) -> Any:
+        """Return a 200 answer about one record with its version as the ETag."""
+        if answer.status_code == 200:
+            version = self.stored_version(pk)
+            if version is not None:
+                answer.set_etag(str(version))
+        return answer
+
+    def refuse_outdated(self, pk: Any) -> Any | None:
+        """Return a 412 answer with the record as stored when If-Match names another version; None
+        when the request has no If-Match, names the current version or `*`, or there is no such record."""
+        if "If-Match" not in request.headers:
+            return None
+        if not request.if_match:  # present, but no tag could be read from it
+            return self.response_400(message=self.text(
+                'If-Match 的格式不对：应为 GET 返回的 ETag，例如 "3"（带双引号），或 *',
+                'If-Match is malformed: send the ETag a GET answered, such as "3" (with the quotes), or *'))
+        version = self.stored_version(pk)
+        if version is None or request.if_match.contains(str(version)):
+            return None
+        current = super().get_headless(pk)
+        answer = self.response(412, message=self.text(
+            f"此记录已被他人修改（现为第 {version} 版），未保存；请按返回的当前内容核对后再试",
+            f"This record was changed by someone else (it is now version {version}); nothing was saved. Check "
+            "the current record returned here and try again."), id=int(pk), result=(current.json or {}).get("result"))
+        answer.set_etag(str(version))
+        return answer
+
     def response_422(self, message: Any = None) -> Any:
-        if isinstance(message, str) and message.startswith("Database exception occurred"):
-            # FAB puts the database's own words in the answer: SQL and parameters. Log them instead.
-            current_app.logger.error("the database refused a write: %s", message)
-            message = self.text("数据库拒绝保存(值不符合数据库的要求),未保存", "the database refused the values; nothing was saved")
+        error = sys.exc_info()[1]
+        if isinstance(message, str) and message.startswith("Database exception occurred") and error is not None:
+            # FAB puts the database's own words in the answer (SQL, parameters): say what happened instead
+            status, text = write_failure(error)
+            return self.response(status, message=text)
         return super().response_422(message)
 
     def response_400(self, message: Any = None) -> Any:
@@ -319,6 +357,10 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         if isinstance(error, sa.exc.DataError):
             current_app.appbuilder.session.rollback()
             return self.response_400(message=data_error_message())
+        if isinstance(error, sa.exc.SQLAlchemyError):  # a write the database refused (locked, full, ...)
+            current_app.appbuilder.session.rollback()
+            status, text = write_failure(error)
+            return self.response(status, message=text)
         return super().response_500(message)
 
     def pre_get(self, data: dict[str, Any]) -> None:
@@ -338,6 +380,9 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         check_delete(self.models, self.table_spec, item, self.datamodel.session)
 
     def delete_headless(self, pk: Any) -> Any:
+        refused = self.refuse_outdated(pk)
+        if refused is not None:
+            return refused
         try:
             return super().delete_headless(pk)
         except DeleteBlocked as exc:

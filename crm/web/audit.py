@@ -136,13 +136,16 @@ def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess,
                       record_id=row.record_id, changes=changes)
 
 
-def record_history(models: Any, table: TableSpec, record_id: int) -> list[ShownEntry]:
-    """Return the entries of one record, newest first, as the current user may see them."""
+def record_history(models: Any, table: TableSpec, record_id: int, updates_only: bool = False,
+                   limit: int = 200) -> list[ShownEntry]:
+    """Return the entries of one record (only its updates, when asked), newest first, as the current
+    user may see them."""
     access = field_access(models.schema, table.key, current_user())
     session = current_app.appbuilder.session
-    rows = session.execute(sa.select(AUDIT_TABLE).where(AUDIT_TABLE.c.table_key == table.key,
-                                                        AUDIT_TABLE.c.record_id == record_id)
-                           .order_by(AUDIT_TABLE.c.id.desc()).limit(200)).all()
+    query = sa.select(AUDIT_TABLE).where(AUDIT_TABLE.c.table_key == table.key, AUDIT_TABLE.c.record_id == record_id)
+    if updates_only:
+        query = query.where(AUDIT_TABLE.c.action == "update")
+    rows = session.execute(query.order_by(AUDIT_TABLE.c.id.desc()).limit(limit)).all()
     revealed: set[tuple[str, str, Any]] = set()
     shown = [e for e in (shown_entry(row, table, access, revealed) for row in rows) if e is not None]
     record_history_reveals(models, revealed)

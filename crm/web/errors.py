@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import exc as orm_exc
 from flask import Flask, current_app, g, render_template, request
 from flask_login import current_user
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
@@ -95,6 +96,60 @@ def http_error(error: HTTPException) -> Any:
         allowed = error.get_headers()  # keep the Allow header Werkzeug worked out
         return response[0], response[1], [h for h in allowed if h[0] == "Allow"]
     return response
+
+
+# Why a write can fail that is not the user's mistake, as the database says it, and what to answer.
+WRITE_FAILURES: tuple[tuple[tuple[str, ...], int, Label], ...] = (
+    (("database is locked", "lock wait timeout", "lock timeout", "could not obtain lock", "deadlock",
+      "database table is locked"),
+     503, Label("数据库忙，请稍后重试；未保存，您填写的内容仍在", "The database is busy; try again in a moment. Nothing "
+                "was saved; what you typed is kept.")),
+    (("disk is full", "database or disk is full", "no space left", "could not extend file", "' is full",
+      "disk full"),
+     507, Label("磁盘已满，未保存；请联系管理员清理磁盘空间", "The disk is full; nothing was saved. Ask an administrator "
+                "to free disk space.")),
+    (("readonly", "read-only", "read only"),
+     503, Label("数据库只读，未保存；请联系管理员", "The database is read-only; nothing was saved. Ask an administrator.")),
+)
+UNKNOWN_FAILURE = Label("数据库拒绝了这次保存，未保存；请联系管理员（详情已记入日志）",
+                        "The database refused this save; nothing was saved. Ask an administrator (the details are "
+                        "in the log).")
+
+
+# Two saves of one record at the same moment: the second found the version it read already raised.
+SAVED_MEANWHILE = Label("此记录刚被他人修改，您的更改未保存；请重新打开记录，核对后再改",
+                        "Someone else changed this record a moment ago; your changes were not saved. Open the "
+                        "record again, check it and make your change again.")
+
+
+READ_FAILURE = Label("数据库出错，未能读取；请联系管理员（详情已记入日志）",
+                     "The database failed to answer; nothing was read. Ask an administrator (the details are in "
+                     "the log).")
+
+
+def write_failure(error: BaseException) -> tuple[int, str]:
+    """Return (HTTP status, message in the user's language) for a write the database refused (a read
+    that fails for another reason than a busy database is said as such)."""
+    link: BaseException | None = error
+    while link is not None:
+        if isinstance(link, orm_exc.StaleDataError):
+            return 409, SAVED_MEANWHILE.text(current_lang())
+        link = link.__cause__ or link.__context__
+    cause = error
+    while cause.__cause__ is not None and not isinstance(cause, sa.exc.DBAPIError):
+        cause = cause.__cause__  # Flask-AppBuilder wraps the database's error in its own
+    text = " ".join(str(getattr(cause, "orig", cause)).lower().split())
+    current_app.logger.error("a write failed: %s", text[:500])
+    for words, status, message in WRITE_FAILURES:
+        if any(word in text for word in words):
+            return status, message.text(current_lang())
+    if isinstance(cause, sa.exc.IntegrityError):
+        return 409, Label("与其他记录冲突（重复的值，或引用的记录已不存在），未保存",
+                          "It conflicts with other records (a duplicate value, or a record it refers to is gone); "
+                          "nothing was saved.").text(current_lang())
+    if request.method in ("GET", "HEAD"):
+        return 500, READ_FAILURE.text(current_lang())
+    return 500, UNKNOWN_FAILURE.text(current_lang())
 
 
 def data_error_message() -> str:

@@ -26,11 +26,19 @@ RESPONSES: dict[str, Any] = {
     "403": answer("The user's role may not do this"),
     "404": answer("No such record, or not among the records the user may reach"),
     "405": answer("Method not allowed"),
-    "409": answer("The record is still referred to by others"),
+    "409": answer("The record is still referred to by others, a value is taken, or the record was saved by "
+                  "someone else at the same moment"),
+    "412": {"description": "If-Match names a version that is no longer current: nothing was saved or deleted; "
+                           "`result` is the record as stored now, its version in the ETag header",
+            "headers": {"ETag": {"schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "message": {"type": "string"}, "id": {"type": "integer"}, "result": {"type": "object"}}}}}},
     "413": answer("The body is larger than the panel accepts"),
     "422": answer("Could not process entity: the message names each field's problems", MESSAGE),
     "429": answer("Too many failed logins: locked for a while"),
     "500": answer("Fatal error"),
+    "503": answer("The database is busy or read-only: nothing was saved; try again later"),
+    "507": answer("The disk is full: nothing was saved"),
 }
 # What every operation of a generated API may answer besides its own successes.
 COMMON = ("400", "401", "403", "404", "405", "500")
@@ -48,12 +56,15 @@ def correct_operations(paths: dict[str, Any], route_base: str) -> None:
             continue
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
-            extra = WRITES if method in ("post", "put") else ("409",) if method == "delete" else ()
+            extra = WRITES + ("409", "503", "507") if method in ("post", "put") else \
+                ("409", "503", "507") if method == "delete" else ()
             for code in COMMON + extra:
                 responses.setdefault(code, ref(code))
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "pk":
                     parameter["schema"] = {"type": "integer"}
+            if path.endswith("/{pk}"):
+                declare_versions(method, operation, responses)
             success = responses.get("200") or responses.get("201") or {}
             body = success.get("content", {}).get("application/json", {}).get("schema", {})
             properties = body.get("properties", {})
@@ -64,6 +75,23 @@ def correct_operations(paths: dict[str, Any], route_base: str) -> None:
             for key in ("add_columns", "edit_columns"):
                 if key in properties:
                     properties[key] = {"type": "array", "items": {"type": "object"}}
+
+
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+            "description": "The ETag of the record as last read (\"3\"): the write is refused with 412 if the "
+                           "record was changed since. Without it, the write applies to whatever is stored."}
+
+
+def declare_versions(method: str, operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """Declare a record's version: the ETag its GET and PUT answer, the If-Match its PUT and DELETE take."""
+    if method in ("get", "put") and "200" in responses:
+        responses["200"].setdefault("headers", {})["ETag"] = {
+            "schema": {"type": "string"}, "description": "The record's version, for If-Match"}
+    if method in ("put", "delete"):
+        parameters = operation.setdefault("parameters", [])
+        if not any(p.get("name") == "If-Match" for p in parameters):
+            parameters.append(IF_MATCH)
+        responses.setdefault("412", ref("412"))
 
 
 def correct_login(paths: dict[str, Any]) -> None:

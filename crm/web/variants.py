@@ -9,10 +9,11 @@ The registered view reads those attributes from the variant of the current reque
 """
 from __future__ import annotations
 
+import copy
 import threading
-from typing import Any
+from typing import Any, Callable
 
-from flask import has_request_context
+from flask import g, has_request_context
 
 from crm.models.build import BuiltModels
 from crm.security.gate import FULL_ACCESS, FieldAccess, request_field_access
@@ -30,21 +31,44 @@ API_ATTRIBUTES = frozenset({
 _lock = threading.Lock()
 
 
+def fresh_filters(filters: Any) -> Any:
+    """Return a copy of a view's Filters whose active filters are its own (FAB sets them per request)."""
+    mine = copy.copy(filters)
+    mine.filters, mine.values = list(filters.filters), list(filters.values)
+    return mine
+
+
+def fresh_schema(schema: Any) -> Any:
+    """Return a new instance of a marshmallow schema (loading keeps the record being written on it)."""
+    return type(schema)()
+
+
 class FieldRulesMixin:
     """Answers the attributes in `field_rule_attributes` from the variant for the request's user."""
 
     table_spec: TableSpec
     models: BuiltModels
     field_rule_attributes: frozenset[str] = frozenset()
+    # Objects Flask-AppBuilder changes while it serves a request (the active filters, the record a
+    # schema loads into). One view serves every thread, so each request works on its own copy.
+    per_request_copies: dict[str, Callable[[Any], Any]] = {}
     is_variant = False
 
     def __getattribute__(self, name: str) -> Any:
         cls = type(self)
-        if name in cls.field_rule_attributes and not cls.is_variant and has_request_context():
-            variant = object.__getattribute__(self, "variant_for_request")()
-            if variant is not None:
-                return getattr(variant, name)
-        return object.__getattribute__(self, name)
+        if cls.is_variant or not has_request_context() or (
+                name not in cls.field_rule_attributes and name not in cls.per_request_copies):
+            return object.__getattribute__(self, name)
+        variant = object.__getattribute__(self, "variant_for_request")() if name in cls.field_rule_attributes else None
+        value = getattr(variant, name) if variant is not None else object.__getattribute__(self, name)
+        make_copy = cls.per_request_copies.get(name)
+        if make_copy is None or value is None:
+            return value
+        copies = g.setdefault("crm_view_copies", {})
+        key = (id(self), name)
+        if key not in copies:
+            copies[key] = make_copy(value)
+        return copies[key]
 
     def field_access(self) -> FieldAccess:
         """Return the current user's access to this view's table."""

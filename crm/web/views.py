@@ -30,7 +30,8 @@ from .filtering import MAX_SEARCH, BadFilter, checked_filter_value, filter_probl
 from .forms import build_filter_fields, build_form_fields, relation_validators
 from .i18n import current_lang, lazy_label, lazy_text
 from .records import RecordInterface, check_delete, record_id, user_display_name
-from .variants import VIEW_ATTRIBUTES, FieldRulesMixin
+from .saving import SavesKeepInput, VersionField
+from .variants import VIEW_ATTRIBUTES, FieldRulesMixin, fresh_filters
 
 LIST_SKIP_SORT = ("multi_choice", "text", "attachment")
 
@@ -72,7 +73,7 @@ class KeywordFilter(BaseFilter):
         return conditions
 
 
-class RecordView(FieldRulesMixin, ModelView):
+class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
     """Behaviour shared by every generated screen; per-table settings are class attributes.
 
     Column lists, forms and filters follow the user's field rules (see crm.web.variants).
@@ -88,6 +89,7 @@ class RecordView(FieldRulesMixin, ModelView):
     page_size = 25
     method_permission_name = METHOD_VERBS
     field_rule_attributes = VIEW_ATTRIBUTES
+    per_request_copies = {"_filters": fresh_filters}
 
     def _init_properties(self) -> None:
         super()._init_properties()
@@ -108,6 +110,8 @@ class RecordView(FieldRulesMixin, ModelView):
 
     def _init_forms(self) -> None:
         super()._init_forms()
+        # The edit form carries the version it was filled from; a save based on an older one is refused.
+        setattr(self.edit_form, naming.VERSION_COLUMN, VersionField())
         # FAB leaves the empty choice of a record select without text; WTForms then shows '__None'.
         for form in (self.add_form, self.edit_form):
             for spec in self.table_spec.fields:
