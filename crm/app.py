@@ -1,11 +1,13 @@
 """The app factory: call each step of the pipeline in order."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_appbuilder.const import LOGMSG_WAR_SEC_NO_USER
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.models.sqla.base import SQLA
 from flask_wtf.csrf import CSRFProtect
@@ -15,6 +17,8 @@ from crm.dbsync.connect import check_database
 from crm.dbsync.sync import SyncResult, sync_schema
 from crm.audit.capture import install_audit
 from crm.models.build import BuiltModels, build_models
+from crm.models.computed import install_computations
+from crm.models.matching import install_matching
 from crm.models.encryption import check_keys_open_stored_values, install_encryption
 from crm.security.crypto import Keyring, keyring_for
 from crm.security.roles import sync_roles
@@ -33,6 +37,17 @@ from crm.web.transport import secure_transport
 from crm.web.translations import compiled_translations_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class WithoutFrameworkAdvice(logging.Filter):
+    """Drops Flask-AppBuilder's console advice that does not apply here: the panel creates the first
+    admin itself (ensure_admin), so "No user yet created, use flask fab command" only misleads."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != LOGMSG_WAR_SEC_NO_USER
+
+
+logging.getLogger("flask_appbuilder.security.manager").addFilter(WithoutFrameworkAdvice())
 
 
 @dataclass
@@ -75,6 +90,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         appbuilder.init_app(app, db.session)
         models = build_models(schema, appbuilder.sm.user_model)
         install_encryption(models, ring)
+        install_computations(models)
+        install_matching(models)
         install_audit(models, ring, request_actor, appbuilder.sm.user_model)
         check_keys_open_stored_values(db.session, models, ring)
         register_screens(appbuilder, models)

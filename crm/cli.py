@@ -439,12 +439,31 @@ def user() -> None:
     """Manage login users."""
 
 
+def schema_role_keys() -> list[str]:
+    """Return the roles a user can be given: admin and those of the configured schema's roles.yaml."""
+    from crm.config import load_config
+    try:
+        return ["admin", *load_schema(load_config()["CRM_SCHEMA_DIR"]).roles]
+    except (SchemaError, OSError, KeyError):
+        return ["admin"]
+
+
+class RoleOption(click.Option):
+    """--role, whose help names the roles the schema declares (read when the help is shown)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = "One of: " + ", ".join(schema_role_keys()) + " (admin and the roles of schema/roles.yaml)."
+        return super().get_help_record(ctx)
+
+
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, help="admin, staff, ...")
+@click.option("--role", required=True, cls=RoleOption)
 @click.option("--password", help="At least 10 characters, not a common one; asked for when omitted.")
 @click.option("--email", default="", help="Defaults to NAME@localhost.")
-def user_add(name: str, role: str, password: str | None, email: str) -> None:
+@click.option("--last-name", default="", help="Family name (姓), e.g. 张.")
+@click.option("--first-name", default="", help="Given name (名), e.g. 伟.")
+def user_add(name: str, role: str, password: str | None, email: str, last_name: str, first_name: str) -> None:
     """Add a login user with one role."""
     from crm.security.users import UserError, add_user
     app = _create_app()
@@ -452,7 +471,7 @@ def user_add(name: str, role: str, password: str | None, email: str) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with app.app_context():
         try:
-            add_user(app.appbuilder, name, role, password, email=email)
+            add_user(app.appbuilder, name, role, password, first_name=first_name, last_name=last_name, email=email)
         except UserError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)

@@ -13,7 +13,7 @@ ENV_SETTINGS = ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_SECRET_KEY", "CRM_ADM
                 "CRM_ADMIN_PASSWORD", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SCHEMA_AUTO_APPLY",
                 "CRM_PDF_FONT", "CRM_ENCRYPTION_KEYS", "CRM_PROXY_COUNT", "CRM_MAX_PAGE_SIZE",
                 "CRM_RATE_LIMIT_STORAGE", "CRM_LOGIN_ACCOUNT_LIMIT", "CRM_LOGIN_ADDRESS_LIMIT",
-                "CRM_PASSWORD_MIN_LENGTH")
+                "CRM_PASSWORD_MIN_LENGTH", "CRM_TIMEZONE")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -53,6 +53,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # The shortest password accepted (it must also not be a common one or contain the user name).
         "CRM_PASSWORD_MIN_LENGTH": whole_number(settings.get("CRM_PASSWORD_MIN_LENGTH"),
                                                 "CRM_PASSWORD_MIN_LENGTH") or 10,
+        # The time zone in which times are shown (history, audit log); they are stored in UTC.
+        "CRM_TIMEZONE": time_zone(settings.get("CRM_TIMEZONE") or "Asia/Shanghai"),
     }
     config.update(FLASK_DEFAULTS)
     config.update({k: v for k, v in overrides.items() if k not in config or k in FLASK_DEFAULTS})
@@ -64,6 +66,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config["UPLOAD_FOLDER"] = overrides.get("UPLOAD_FOLDER") or str(instance / "uploads")
     config["CRM_EXPORT_DIR"] = str(instance / "exports")
     return config
+
+
+def time_zone(name: str) -> str:
+    """Return an IANA time zone name as given; ValueError naming the setting when there is no such zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"CRM_TIMEZONE={name!r} is not a time zone; use a name such as Asia/Shanghai") from None
+    return name
 
 
 def whole_number(value: Any, name: str) -> int:

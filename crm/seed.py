@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from crm.audit.log import Entry, append
 from crm.demo import build_demo_rows
 from crm.models import naming
+from crm.models.computed import recompute, table_of
 from crm.models.encryption import seal
 from crm.security.users import add_user
 
@@ -40,6 +41,8 @@ def load_demo_data(app: Any, seed: int = 2024, scale: float = 1.0) -> dict[str, 
             for table_key, table_rows in rows.items():
                 ids[table_key] = insert_rows(session, models, table_key, table_rows, ids, state.keyring)
                 counts[table_key] = len(table_rows)
+            # Totals, amounts and balances come from the schema's compute: expressions, as for any write.
+            recompute(session.connection(), state.schema, table_of(models), None)
             # The rows are inserted in bulk, not one by one through the ORM: one import event says so.
             append(session.connection(), [Entry("import", changes={"demo data": counts}, username="(demo data)")])
             session.commit()
@@ -79,7 +82,7 @@ def insert_rows(session: Any, models: Any, table_key: str, rows: list[dict[str, 
             value = row.get(f.key)
             if f.type == "link" and value is not None:
                 value = ids[f.to or ""][value]
-            values[naming.column_name_for(f)] = None if f.seals_value else value
+            values[naming.column_name_for(f)] = None if f.seals_value or f.is_computed else value
         batch.append(values)
     if not batch:
         return []

@@ -5,7 +5,9 @@
 set -uo pipefail
 
 CHROMIUM="${CRM_TEST_CHROMIUM:-/usr/bin/chromium}"
-[ -x "$CHROMIUM" ] && exit 0
+# A font that draws Chinese, so that the screenshots the browser tests keep show text, not boxes.
+has_chinese_font() { command -v fc-list >/dev/null && [ -n "$(fc-list :lang=zh 2>/dev/null | head -n 1)" ]; }
+[ -x "$CHROMIUM" ] && has_chinese_font && exit 0
 
 if ! command -v apt-get >/dev/null; then
   echo "install-browser: no apt-get here; install Chromium at $CHROMIUM to run the browser tests" >&2
@@ -18,9 +20,9 @@ if [ "$(id -u)" != 0 ]; then
     exit 0
   fi
 fi
-echo "install-browser: installing Debian's chromium package"
+echo "install-browser: installing Debian's chromium and fonts-wqy-microhei packages"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
-  || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium >/dev/null 2>&1; } \
-  || echo "install-browser: 'apt-get install chromium' failed; the browser tests will be skipped" >&2
+$SUDO apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1 \
+  || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1; } \
+  || echo "install-browser: 'apt-get install chromium fonts-wqy-microhei' failed; the browser tests may be skipped" >&2
 exit 0

@@ -216,3 +216,30 @@ class Api:
 @pytest.fixture
 def api(app: Any) -> Api:
     return Api(app)
+
+
+# -- the browser ---------------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CRM_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def skip_or_fail(message: str) -> None:
+    if os.environ.get("CRM_TEST_REQUIRE_ALL") == "1":
+        pytest.fail(message + " — CRM_TEST_REQUIRE_ALL=1 makes this a failure", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Yield a headless Chromium driven by Playwright."""
+    if not os.access(CHROMIUM, os.X_OK):
+        skip_or_fail(f"no Chromium at {CHROMIUM} (run scripts/install-browser.sh): browser tests skipped")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the playwright package is not installed (make install): browser tests skipped")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()

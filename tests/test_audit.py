@@ -71,7 +71,7 @@ def test_encrypted_values_are_logged_sealed_and_shown_only_to_who_may_reveal(dem
     assert "AUDIT-SECRET-FORMULA" not in sales_page and "配方成分" not in sales_page
     audit_page = Browser(demo, "u_auditor", PASSWORD).get("/audit/?table=product").text
     assert "AUDIT-SECRET-FORMULA" not in audit_page and "配方成分" not in audit_page
-    assert "sunli" in audit_page
+    assert "孙立" in audit_page  # who: the account's name
 
 
 def test_the_audit_screen_follows_the_gate(demo: Any) -> None:

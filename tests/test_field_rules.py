@@ -36,7 +36,8 @@ def expected_shown(role: str, table: Any) -> set[str]:
 
 def expected_writable(role: str, table: Any) -> set[str]:
     g = grant(role, table.key)
-    return {k for k in expected_shown(role, table) if k not in g.readonly and not table.field(k).readonly}
+    return {k for k in expected_shown(role, table) if k not in g.readonly and not table.field(k).readonly
+            and not table.field(k).is_computed}
 
 
 def hidden_somewhere() -> list[tuple[Any, Any]]:

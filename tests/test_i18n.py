@@ -81,7 +81,7 @@ SCREENS = {
     "/t/customer/add": (">保存<", ">返回<", ">取消<"),
     "/users/list/": ("用户列表", ">用户组<", "是否启用", "用户名", ">是<", ">admin<"),
     "/roles/list/": ("角色列表", "复制角色", ">操作<", ">用户组<", "项权限"),
-    "/roles/show/{role}": ("角色详情", "can read on table:customer; "),
+    "/roles/show/{role}": ("角色详情", "客户：查看、新增、修改、删除"),
     "/groups/list/": ("用户组列表", ">显示名<"),
     "/t/contact/list/": ("没有找到记录",),
     "/users/show/{admin}": ("用户详情", "个人信息", "是否启用", ">是<", ">—<"),
@@ -104,11 +104,11 @@ def test_screens_show_no_english_ui_text_in_chinese(app: Any, browser: Browser, 
 def test_flash_after_add_edit_delete_is_chinese(app: Any, browser: Browser) -> None:
     added = browser.submit("/t/customer/add", {"name": "测试公司", "status": "active", "grade": "A"},
                            follow_redirects=True)
-    assert "记录已添加" in added.text and "Added Row" not in added.text
+    assert "保存成功" in added.text and "Added Row" not in added.text
     pk = customer_id(app)
     edited = browser.submit(f"/t/customer/edit/{pk}", {"name": "测试公司二", "status": "active", "grade": "B"},
                             follow_redirects=True)
-    assert "记录已更新" in edited.text and "Changed Row" not in edited.text
+    assert "保存成功" in edited.text and "Changed Row" not in edited.text
     token = csrf_token(page(browser, "/t/customer/list/"))
     deleted = browser.client.post(f"/t/customer/delete/{pk}", data={"csrf_token": token}, follow_redirects=True)
     assert "记录已删除" in deleted.text and "Deleted Row" not in deleted.text

@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from crm.models import naming
+from crm.models.computed import recompute
 from crm.models.build import ON_DELETE_SQL, build_column, build_table, cyclic_links, version_column
 from crm.models.encryption import INDEX_PREFIX, DecryptFailed, is_sealed, open_value, seal
 from crm.spec.model import SchemaSpec
@@ -388,7 +389,18 @@ def live_storage(column_type: sa.types.TypeEngine[Any]) -> str:
     return type(column_type).__name__.lower()
 
 
+def recompute_step(applier: Applier, step: dict[str, Any]) -> None:
+    """Recompute a computed field (and those that read it) for every row, a batch of ids at a time;
+    run again after an interruption it simply computes the same values again."""
+    states: dict[str, list[dict[str, Any]]] = step["data"]["states"]
+    schema = SchemaSpec(tables=tuple(table_spec_from_states(key, fields) for key, fields in states.items()))
+    metadata = sa.MetaData()
+    recompute(applier.conn, schema, lambda key: applier.reflect(metadata, naming.table_name_for(key)), None,
+              only=[(step["table"], step["field"])])
+
+
 HANDLERS: dict[str, Callable[[Applier, dict[str, Any]], None]] = {
+    "recompute": recompute_step,
     "add_column": Applier.add_column_step,
     "rename_table": Applier.rename_table,
     "rename_column": Applier.rename_column_step,

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from crm.models import naming
+from crm.models.computed import link_of
+from crm.spec import expressions
 from crm.spec.model import FieldSpec, SchemaSpec, TableSpec
 
 from .ids import reuses_ids
@@ -125,6 +127,7 @@ class Planner:
         self.live_columns = {t: {c["name"] for c in inspector.get_columns(t)} for t in self.live_tables}
         self.steps: list[Step] = []
         self.new_state: dict[str, TableState] = {}
+        self.recomputes: list[tuple[str, str, int]] = []  # (table, field, rows) whose compute is new
         # old table key → new key, so that links to a renamed table are not taken for moved links
         self.renamed = {t.renamed_from: t.key for t in schema.tables if t.renamed_from}
 
@@ -139,7 +142,19 @@ class Planner:
         for key, old in self.recorded.items():
             if key not in claimed:
                 self.retire_table(key, old)
+        self.plan_recomputes()
         return Plan(self.steps, self.new_state)
+
+    def plan_recomputes(self) -> None:
+        """Add, after every other step, one step per computed field whose expression is new to rows
+        that exist: it recomputes every row (and the computed fields that read it)."""
+        needed = compute_inputs(self.schema)
+        states = {t.key: [state for key, state in self.new_state[t.key].fields.items() if (t.key, key) in needed]
+                  for t in self.schema.tables if any(k[0] == t.key for k in needed)}
+        for table_key, field_key, rows in self.recomputes:
+            count = f"{rows:,} rows recomputed" if rows else "no rows yet"
+            self.add("recompute", table_key, field_key, f"~ compute {table_key}.{field_key} — {count}",
+                     data={"states": states})
 
     def add(self, kind: str, table: str, field_key: str | None, words: str, **kw: Any) -> Step:
         step = Step(kind, table, field_key, words, **kw)
@@ -230,6 +245,7 @@ class Planner:
                 return
             self.add("add_column", table.key, spec.key,
                      f"+ add column {table.key}.{spec.key} ({spec.type}, nullable)", data={"field": new})
+            self.plan_recompute(table, spec, {})
             return
         retired = origin in state.retired
         if retired:
@@ -317,6 +333,16 @@ class Planner:
         if new["index"] and not before["index"] and not new["unique"]:
             self.add("add_index", table.key, spec.key, f"+ add index on {name}", data={"field": new})
         self.plan_options(table, spec, before, new, check)
+        self.plan_recompute(table, spec, before)
+
+    def plan_recompute(self, table: TableSpec, spec: FieldSpec, before: dict[str, Any]) -> None:
+        """Note a computed field whose expression the rows were not computed with (new, or changed)."""
+        if not spec.compute or before.get("compute") == spec.compute:
+            return
+        # Planned even for an empty table: a revision file replays it into databases that have rows.
+        rows = self.conn.execute(sa.select(sa.func.count()).select_from(
+            sa.table(self.steps_source(table)))).scalar() or 0
+        self.recomputes.append((table.key, spec.key, int(rows)))
 
     def steps_source(self, table: TableSpec) -> str:
         """Return the live table name of `table` before this plan renames it."""
@@ -403,6 +429,22 @@ class Planner:
             else:
                 self.add("remove_option", table.key, spec.key, f"- remove option {name}: {key} (no row uses it)",
                          data={"option": key})
+
+
+def compute_inputs(schema: SchemaSpec) -> set[tuple[str, str]]:
+    """Return (table, field) of every computed field and of every field one reads (links followed
+    included): what a recompute step carries to be replayed without the YAML."""
+    found: set[tuple[str, str]] = set()
+    for table in schema.tables:
+        for f in table.fields:
+            if f.computed is None:
+                continue
+            found.add((table.key, f.key))
+            found |= {(table.key, ref.key) for ref in expressions.own_fields(f.computed)}
+            for aggregate in expressions.aggregates(f.computed):
+                found.add((aggregate.table, link_of(schema, table.key, aggregate).key))
+                found |= {(aggregate.table, ref.key) for ref in expressions.aggregate_fields(aggregate)}
+    return found
 
 
 def encryption_words(name: str, before: dict[str, Any], spec: FieldSpec) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import mysql
 
 from crm.fields.values import VALUE_TYPES
 from crm.models import naming
+from crm.spec.expressions import parse_compute
 from crm.spec.model import ChoiceListSpec, FieldSpec, Label, OptionSpec, TableSpec
 
 SYSTEM_METADATA = sa.MetaData()
@@ -65,6 +66,7 @@ def state_of(spec: FieldSpec) -> dict[str, Any]:
         # Only when set, so that the states recorded before encryption existed stay equal.
         **({"encrypted": True} if spec.seals_value else {}),
         **({"searchable": True} if spec.searchable else {}),
+        **({"compute": spec.compute} if spec.compute else {}),
     }
 
 
@@ -76,7 +78,9 @@ def spec_from_state(state: dict[str, Any]) -> FieldSpec:
                      required=state["required"], unique=state["unique"], index=state["index"],
                      max_length=state["max_length"], scale=state["scale"], to=state["to"],
                      on_delete=state["on_delete"] or "restrict", choices=choices,
-                     encrypted=bool(state.get("encrypted")), searchable=bool(state.get("searchable")))
+                     encrypted=bool(state.get("encrypted")), searchable=bool(state.get("searchable")),
+                     compute=state.get("compute"),
+                     computed=parse_compute(state["compute"]) if state.get("compute") else None)
 
 
 def table_spec_from_states(table_key: str, states: list[dict[str, Any]]) -> TableSpec:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -95,6 +96,21 @@ class EmailFieldType(FieldType):
         return Markup('<a href="mailto:{0}">{0}</a>').format(value)
 
 
+class PhoneFieldType(FieldType):
+    name = "phone"
+
+    def display(self, value: Any, spec: FieldSpec, lang: str) -> Markup:
+        """A number a phone can call with one tap (tel: keeps the digits, a leading + and an extension)."""
+        if is_empty(value):
+            return EMPTY
+        number, extension = str(value), ""
+        found = re.fullmatch(r"(0\d{2,3}-?\d{7,8})-(\d{1,6})", number)  # 0792-5643496-801: extension 801
+        if found:
+            number, extension = found.group(1), "," + found.group(2)
+        dial = "".join(c for c in number if c.isdigit() or c == "+") + extension
+        return Markup('<a href="tel:{}" class="crm-tel"><i class="fa fa-phone"></i> {}</a>').format(dial, value)
+
+
 class UrlFieldType(FieldType):
     name = "url"
 
@@ -174,9 +190,8 @@ class DateFieldType(FieldType):
         return sa.Date()
 
     def form_field(self, spec: FieldSpec, label: Any, description: Any, lang: LangFn) -> Any:
-        from flask_appbuilder.fieldwidgets import DatePickerWidget
         return StringField(label, description=description, validators=[SpecInput(spec, lang)],
-                           widget=DatePickerWidget())
+                           widget=DateInputWidget())
 
     def to_json(self, value: Any) -> Any:
         return None if value is None else value.isoformat()
@@ -192,12 +207,47 @@ class DateTimeFieldType(DateFieldType):
         return sa.DateTime()
 
     def form_field(self, spec: FieldSpec, label: Any, description: Any, lang: LangFn) -> Any:
-        from flask_appbuilder.fieldwidgets import DateTimePickerWidget
         return StringField(label, description=description, validators=[SpecInput(spec, lang)],
-                           widget=DateTimePickerWidget())
+                           widget=DateTimeInputWidget())
 
     def display(self, value: Any, spec: FieldSpec, lang: str) -> Markup:
         return EMPTY if value is None else escape(value.strftime("%Y-%m-%d %H:%M"))
+
+
+class DateInputWidget:
+    """A text box with the calendar beside it that keeps what is typed.
+
+    Flask-AppBuilder's date picker re-parses the text when the box loses focus and turns what it does
+    not understand into another day (20261215 became today, 2026-2-30 became 2 March): here it never
+    rewrites the text (force-parse off); crm/static/crm/forms.js writes the forms people type
+    (2026/12/15, 2026年12月15日) as 2026-12-15, and the server checks whatever is left.
+    """
+
+    def __call__(self, field: Any, **kwargs: Any) -> Markup:
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("name", field.name)
+        value = field.raw_data[0] if field.raw_data else (field.data or "")
+        if isinstance(value, (datetime.date, datetime.datetime)):
+            value = value.isoformat()
+        return Markup(
+            '<div class="input-group date appbuilder_date crm-date" data-provide="datepicker" data-date-force-parse="false"'
+            ' data-date-format="yyyy-mm-dd" data-date-autoclose="true">'
+            '<span class="input-group-addon"><i class="fa fa-calendar cursor-hand"></i></span>'
+            '<input class="form-control" autocomplete="off" placeholder="2026-12-15" {}></div>').format(
+            wt_widgets.html_params(type="text", value=value, **kwargs))
+
+
+class DateTimeInputWidget:
+    """The browser's own date-and-time box (typed or picked); the server takes 2026-12-15 14:30 too."""
+
+    def __call__(self, field: Any, **kwargs: Any) -> Markup:
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("name", field.name)
+        value = field.raw_data[0] if field.raw_data else field.data
+        if isinstance(value, datetime.datetime):
+            value = value.strftime("%Y-%m-%dT%H:%M")
+        return Markup('<input class="form-control crm-datetime" {}>').format(
+            wt_widgets.html_params(type="datetime-local", step="60", value=value or "", **kwargs))
 
 
 def option_badge(key: str, spec: FieldSpec, lang: str) -> Markup:
@@ -290,12 +340,13 @@ def stored_file_label(stored: str) -> str:
 
 
 FIELD_TYPES: dict[str, FieldType] = {t.name: t for t in (
-    FieldType(), TextFieldType(), EmailFieldType(), UrlFieldType(), IntegerFieldType(), DecimalFieldType(),
+    FieldType(), TextFieldType(), EmailFieldType(), PhoneFieldType(), UrlFieldType(), IntegerFieldType(),
+    DecimalFieldType(),
     MoneyFieldType(), PercentFieldType(), BooleanFieldType(), DateFieldType(), DateTimeFieldType(),
     ChoiceFieldType(), MultiChoiceFieldType(), RatingFieldType(), AttachmentFieldType(),
     RelationFieldType(), UserFieldType(),
 )}
-for _plain in ("string", "phone", "cas_number", "uscc"):
+for _plain in ("string", "cas_number", "uscc"):
     FIELD_TYPES[_plain] = FIELD_TYPES[""]
 del FIELD_TYPES[""]
 assert set(FIELD_TYPES) == set(VALUE_TYPES), set(VALUE_TYPES) ^ set(FIELD_TYPES)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crm.spec.model import FieldSpec, Label
 
 COMMON_KEYS = frozenset({"type", "label", "help", "required", "unique", "default", "readonly", "index",
-                         "renamed_from"})
+                         "renamed_from", "default_from"})
 ENCRYPTION_KEYS = frozenset({"encrypted", "searchable"})
 
 
@@ -213,9 +214,9 @@ class UsccType(ValueType):
 
 
 class NumberType(ValueType):
-    """Shared min/max checks for numbers."""
+    """Shared min/max checks for numbers; a number may be computed (compute:)."""
 
-    keys = frozenset({"min", "max"})
+    keys = frozenset({"min", "max", "compute"})
 
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:
         if spec.min is not None and value < spec.min:
@@ -256,7 +257,7 @@ MAX_DIGITS = 15
 class DecimalType(NumberType):
     name = "decimal"
     can_be_encrypted = True
-    keys = frozenset({"min", "max", "scale"})
+    keys = frozenset({"min", "max", "scale", "compute"})
     default_scale = 4
 
     def scale(self, spec: FieldSpec) -> int:
@@ -329,6 +330,29 @@ class BooleanType(ValueType):
             return None, [exc.args[0]]
 
 
+# How people type a date: 2026-12-15, 2026/12/15, 2026.12.15, 2026年12月15日, 20261215 (full-width
+# digits too, as a Chinese input method gives them).
+DATE_WRITINGS = (re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"),
+                 re.compile(r"(\d{4})(\d{2})(\d{2})"))
+DATE_EXPECTED = msg("应为日期，如 2026-12-15、2026/12/15 或 2026年12月15日",
+                    "expected a date like 2026-12-15, 2026/12/15 or 2026.12.15")
+
+
+def parse_date(text: str) -> datetime.date:
+    """Return the date written in `text` in one of DATE_WRITINGS; ValueError(Label) naming what is wrong."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    for writing in DATE_WRITINGS:
+        found = writing.fullmatch(text)
+        if found:
+            year, month, day = (int(part) for part in found.groups())
+            try:
+                return datetime.date(year, month, day)
+            except ValueError:
+                raise ValueError(msg(f"没有这一天：{year}年{month}月{day}日",
+                                     f"there is no such day: {year:04d}-{month:02d}-{day:02d}")) from None
+    raise ValueError(DATE_EXPECTED)
+
+
 class DateType(ValueType):
     name = "date"
     keys = frozenset({"min", "max"})
@@ -338,11 +362,7 @@ class DateType(ValueType):
             return raw.date()
         if isinstance(raw, datetime.date):
             return raw
-        text = str(raw).strip().replace("/", "-").replace(".", "-")
-        try:
-            return datetime.date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(msg("应为日期,格式 2024-05-31", "expected a date like 2024-05-31")) from None
+        return parse_date(str(raw))
 
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:
         if spec.min is not None and value < spec.min:
@@ -360,11 +380,19 @@ class DateTimeType(ValueType):
             return raw.replace(tzinfo=None)
         if isinstance(raw, datetime.date):
             return datetime.datetime.combine(raw, datetime.time())
+        text = unicodedata.normalize("NFKC", str(raw)).strip().replace("Z", "")
         try:
-            return datetime.datetime.fromisoformat(str(raw).strip().replace("Z", "")).replace(tzinfo=None)
+            return datetime.datetime.fromisoformat(text).replace(tzinfo=None)
         except ValueError:
-            raise ValueError(msg("应为日期时间,格式 2024-05-31 14:30",
-                                 "expected a date and time like 2024-05-31 14:30")) from None
+            pass
+        day, _, time = text.replace("T", " ").partition(" ")
+        try:
+            clock = datetime.time.fromisoformat(time.strip()) if time.strip() else datetime.time()
+            return datetime.datetime.combine(parse_date(day), clock)
+        except ValueError as exc:
+            if exc.args and isinstance(exc.args[0], Label) and exc.args[0] is not DATE_EXPECTED:
+                raise
+            raise ValueError(msg("应为日期时间，如 2026-12-15 14:30", "expected a date and time like 2026-12-15 14:30")) from None
 
 
 class ChoiceType(ValueType):
@@ -418,7 +446,7 @@ class RelationType(IntegerType):
     """A link to another table's row (or to a login user), stored as its id."""
 
     name = "link"
-    keys = frozenset({"to", "on_delete"})
+    keys = frozenset({"to", "on_delete", "match"})
 
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:
         return []
@@ -426,7 +454,7 @@ class RelationType(IntegerType):
 
 class UserType(RelationType):
     name = "user"
-    keys = frozenset({"on_delete"})
+    keys = frozenset({"on_delete", "roles"})
 
 
 class AttachmentType(ValueType):

@@ -77,3 +77,8 @@ def fk_name_for(table_key: str, field_key: str) -> str:
 def children_relation_for(child_table: str, link_field: str) -> str:
     """Return the backref attribute on a parent that lists its children through one link field."""
     return f"{child_table}__by_{link_field}"
+
+
+def children_tab_for(child_table: str, link_field: str) -> str:
+    """Return the id of the tab on a parent's page that lists its children through one link field."""
+    return f"children-{child_table}-{link_field}"

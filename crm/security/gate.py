@@ -237,10 +237,33 @@ def picks_only_self(models: BuiltModels, table_key: str, field_key: str, user: A
                                for r in rules)
 
 
+def user_pick_condition(models: BuiltModels, table_key: str, field_key: str, user_model: type) -> Any | None:
+    """Return the logins the current user may put into the user field `field_key` of `table_key`: only
+    themselves (see picks_only_self), and only active users of the field's `roles:` when it has them;
+    None for every login."""
+    user = current_user()
+    conditions = []
+    if user is None:
+        return sa.false()
+    if picks_only_self(models, table_key, field_key, user):
+        conditions.append(user_model.id == user.id)  # type: ignore[attr-defined]
+    roles = models.schema.table(table_key).field(field_key).roles
+    if roles:
+        role_model = user_model.roles.property.mapper.class_  # type: ignore[attr-defined]
+        conditions += [user_model.active.is_(True),  # type: ignore[attr-defined]
+                       user_model.roles.any(role_model.name.in_(roles))]  # type: ignore[attr-defined]
+    return sa.and_(*conditions) if conditions else None
+
+
 def can_pick_user(models: BuiltModels, table_key: str, field_key: str, user_id: int) -> bool:
     """Return True when the current user may put the login `user_id` into `table_key`.`field_key`."""
-    user = current_user()
-    return not picks_only_self(models, table_key, field_key, user) or (user is not None and user.id == user_id)
+    from flask import current_app
+    user_model = current_app.appbuilder.sm.user_model
+    condition = user_pick_condition(models, table_key, field_key, user_model)
+    if condition is None:
+        return True
+    return current_app.appbuilder.session.execute(
+        sa.select(user_model.id).where(user_model.id == user_id, condition)).first() is not None
 
 
 class UserPickFilter(BaseFilter):
@@ -252,12 +275,8 @@ class UserPickFilter(BaseFilter):
     field_key: str
 
     def apply(self, query: Any, value: Any) -> Any:
-        user = current_user()
-        if user is None:
-            return query.filter(sa.false())
-        if picks_only_self(self.models, self.table_key, self.field_key, user):
-            return query.filter(self.datamodel.obj.id == user.id)
-        return query
+        condition = user_pick_condition(self.models, self.table_key, self.field_key, self.datamodel.obj)
+        return query if condition is None else query.filter(condition)
 
 
 def pick_filters(models: BuiltModels, table_key: str) -> dict[str, list[Any]]:

@@ -84,8 +84,17 @@ class FieldSpec:
     encrypted: bool = False
     searchable: bool = False
     accept: tuple[str, ...] = ()  # attachment: the file extensions it takes (empty: ATTACHMENT_TYPES)
+    compute: str | None = None  # the expression as written (normalised); see crm.spec.expressions
+    computed: Any = field(default=None, compare=False, hash=False)  # its parsed tree
+    default_from: str | None = None  # "link.field": copied from the linked record when left empty
+    match: str | None = None  # link: a field the picked record shares with this one (contact.customer)
+    roles: tuple[str, ...] = ()  # user: only active users of these roles may be picked
     file: str = ""
     line: int = 0
+
+    @property
+    def is_computed(self) -> bool:
+        return self.compute is not None
 
     @property
     def accepted_files(self) -> tuple[str, ...]:
@@ -117,6 +126,7 @@ class TableSpec:
     help: Label | None = None
     icon: str = "fa-table"
     renamed_from: str | None = None
+    inline: tuple[str, ...] = ()  # child tables edited inside this table's add and edit forms
     file: str = ""
     line: int = 0
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)

@@ -9,6 +9,7 @@ from typing import Any
 # Imported as a module: crm.fields.values imports crm.spec.model, so either package may load first.
 from crm.fields import values as field_values
 
+from . import expressions
 from .issues import Issue
 from .model import ChoiceListSpec, FieldSpec, Label, OptionSpec, TableSpec
 from .yamlsrc import Node, yaml_trap_hint
@@ -16,7 +17,8 @@ from .yamlsrc import Node, yaml_trap_hint
 KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_KEY_LENGTH = 63
 TOP_LEVEL_KEYS = ("tables", "choices", "roles")
-TABLE_KEYS = ("label", "title", "fields", "list", "search", "filters", "order_by", "help", "icon", "renamed_from")
+TABLE_KEYS = ("label", "title", "fields", "list", "search", "filters", "order_by", "help", "icon", "renamed_from",
+              "inline")
 ON_DELETE = ("restrict", "cascade", "set_null")
 SEARCHABLE_DEFAULT = ("string", "email", "phone", "cas_number", "uscc")
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?|[a-z]+")
@@ -200,6 +202,7 @@ class Parser:
                     else tuple(k for k in (title,) if k in field_keys and
                                fields[field_keys.index(k)].type in SEARCHABLE_DEFAULT)),
             filters=self.key_list(values["filters"], f"{path}.filters") if "filters" in values else (),
+            inline=self.key_list(values["inline"], f"{path}.inline") if "inline" in values else (),
             order_by=self.text(values["order_by"], f"{path}.order_by") if "order_by" in values else None,
             help=self.label(values["help"], f"{path}.help") if "help" in values else None,
             icon=(self.text(values["icon"], f"{path}.icon") or "fa-table") if "icon" in values else "fa-table",
@@ -249,10 +252,46 @@ class Parser:
         if "pattern_message" in values:
             attrs["pattern_message"] = self.label(values["pattern_message"], f"{path}.pattern_message")
         self.field_details(values, path, type_name, attrs, choices, table_key)
+        if "compute" in values:
+            self.field_compute(values, path, attrs)
+        if "default_from" in values:
+            self.field_default_from(values, path, attrs)
         spec = FieldSpec(**attrs)
-        if "default" in values:
+        if "default" in values and not spec.is_computed:
             spec = self.field_default(values["default"], f"{path}.default", spec)
         return spec
+
+    def field_compute(self, values: dict[str, Node], path: str, attrs: dict[str, Any]) -> None:
+        """Read `compute:` into attrs (its text and tree); a computed field takes no input rules."""
+        node = values["compute"]
+        source = node.value if isinstance(node.value, (str, int, float)) and not isinstance(node.value, bool) else None
+        if source is None:
+            self.error(node, f"{path}.compute", f"expected an expression, got {describe(node)}",
+                       "e.g. compute: quantity * unit_price, or compute: sum(order_line.amount)")
+            return
+        try:
+            attrs["computed"] = expressions.parse_compute(str(source))
+        except expressions.ExpressionError as exc:
+            self.error(node, f"{path}.compute", f"{exc.message} (at character {exc.position + 1} of '{source}')",
+                       exc.hint or "see docs/schema.md, Computed fields")
+            return
+        attrs["compute"] = expressions.normalised(str(source))
+        for key in ("required", "default", "unique", "readonly", "encrypted", "default_from"):
+            if key in values and (key == "default" or values[key].value not in (False, None)):
+                self.error(values[key], f"{path}.{key}", f"a computed field cannot have {key}",
+                           "its value always comes from compute:; remove " + key, line=values[key].line)
+
+    def field_default_from(self, values: dict[str, Node], path: str, attrs: dict[str, Any]) -> None:
+        node = values["default_from"]
+        text = self.text(node, f"{path}.default_from")
+        if text is None:
+            return
+        if not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", text):
+            self.error(node, f"{path}.default_from", f"'{text}' is not a link and a field",
+                       "write the link field of this table and a field of the linked table, e.g. "
+                       "default_from: product.unit_price")
+            return
+        attrs["default_from"] = text
 
     def field_details(self, values: dict[str, Node], path: str, type_name: str, attrs: dict[str, Any],
                       choices: dict[str, ChoiceListSpec], table_key: str) -> None:
@@ -292,6 +331,10 @@ class Parser:
                            f"e.g. to: customer (the table that {table_key} rows point at)")
         if "accept" in values:
             attrs["accept"] = self.file_types(values["accept"], f"{path}.accept")
+        if "match" in values:
+            attrs["match"] = self.text(values["match"], f"{path}.match")
+        if "roles" in values:
+            attrs["roles"] = self.key_list(values["roles"], f"{path}.roles")
         if "on_delete" in values:
             rule = self.text(values["on_delete"], f"{path}.on_delete")
             if rule in ON_DELETE:

@@ -19,6 +19,7 @@ from flask_appbuilder.api import safe
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.schemas import LoginPost
 from flask_jwt_extended import create_access_token, create_refresh_token
+from markupsafe import Markup
 from marshmallow import ValidationError
 from flask_appbuilder.security.decorators import has_access, no_cache
 from flask_appbuilder.security.forms import LoginForm_db
@@ -34,13 +35,20 @@ from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, StopValidation
 
 from crm.security.passwords import DEFAULT_MIN_LENGTH, password_problems
+from crm.security.permissions import SCREEN_LABELS, verb_label, verb_order
 
+from crm.spec.model import Label
+
+from .errors import api_message
 from .i18n import current_lang, lazy_text
 from .openapi import RESPONSES, correct_login, use_responses
 from .logins import (account_key, audit_login, end_user_sessions, guarded_login, lockout_message, login_guard,
                      session_is_current, token_claims, token_revoked, unlock_message)
 
 BLANK = "—"
+TOKEN_INVALID = Label("令牌无效，请重新登录：", "The token is not valid; log in again: ")
+TOKEN_EXPIRED = Label("令牌已过期，请用 refresh 令牌换新，或重新登录",
+                      "The token has expired; get a new one with the refresh token, or log in again")
 
 
 def yes_no(value: Any) -> str:
@@ -67,7 +75,7 @@ def person(value: Any) -> str:
 
 
 USER_FORMATTERS = {
-    "active": yes_no, "roles": names, "groups": names, "last_login": moment,
+    "active": yes_no, "roles": lambda roles: role_names(roles), "groups": names, "last_login": moment,
     "created_on": moment, "changed_on": moment, "created_by": person, "changed_by": person,
 }
 
@@ -205,12 +213,35 @@ class CrmUserView(UserDBModelView):
 
 
 def permissions(perms: list[Any] | None) -> Any:
-    """Return a role's permission count on its list row, and every permission on its detail page."""
+    """Return a role's permission count on its list row, and on its detail page every permission as
+    people read it: 联系人：查看、新增、修改 per table, then the panel's own screens."""
     if not perms:
         return BLANK
     if request.endpoint and request.endpoint.endswith(".list"):
         return lazy_text(f"{len(perms)} 项权限", f"{len(perms)} permissions")
-    return "; ".join(sorted(str(p) for p in perms))
+    lang = current_lang()
+    schema = current_app.extensions["crm"].schema
+    labels = {f"table:{t.key}": t.label.text(lang) for t in schema.tables}
+    labels |= {f"menu:{t.key}": t.label.text(lang) for t in schema.tables}
+    labels |= {key: words[0] if lang == "zh" else words[1] for key, words in SCREEN_LABELS.items()}
+    grouped: dict[str, list[str]] = {}
+    for p in perms:
+        view = p.view_menu.name
+        grouped.setdefault(labels.get(view, view), []).append(verb_label(p.permission.name, lang))
+    grouped = {name: sorted(set(verbs), key=verb_order) for name, verbs in grouped.items()}
+    order = list(labels.values())
+    lines = sorted(grouped.items(), key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]))
+    separator, colon = ("、", "：") if lang == "zh" else (", ", ": ")
+    return Markup("<br>").join(f"{name}{colon}{separator.join(dict.fromkeys(verbs))}" for name, verbs in lines)
+
+
+def role_names(roles: Iterable[Any] | None) -> str:
+    """Return a user's roles by their labels (销售、财务), or a dash."""
+    lang = current_lang()
+    schema = current_app.extensions["crm"].schema
+    shown = [schema.roles[r.name].label.text(lang) if r.name in schema.roles else
+             ("管理员" if r.name == "admin" and lang == "zh" else r.name) for r in roles or ()]
+    return ("、" if lang == "zh" else ", ").join(shown) or BLANK
 
 
 class CrmRoleView(RoleModelView):
@@ -339,9 +370,9 @@ class CrmSecurityManager(SecurityManager):
         jwt_manager = super().create_jwt_manager(app)
         jwt_manager.additional_claims_loader(token_claims)
         jwt_manager.token_in_blocklist_loader(token_revoked)
-        jwt_manager.invalid_token_loader(lambda reason: ({"message": reason}, 401))
+        jwt_manager.invalid_token_loader(lambda reason: ({"message": TOKEN_INVALID.text(current_lang()) + reason}, 401))
         jwt_manager.revoked_token_loader(lambda header, data: ({"message": "登录已失效，请重新登录" if current_lang() == "zh"
                                                                else "this login has ended; log in again"}, 401))
-        jwt_manager.expired_token_loader(lambda header, data: ({"message": "Token has expired"}, 401))
-        jwt_manager.unauthorized_loader(lambda reason: ({"message": reason}, 401))
+        jwt_manager.expired_token_loader(lambda header, data: ({"message": TOKEN_EXPIRED.text(current_lang())}, 401))
+        jwt_manager.unauthorized_loader(lambda reason: ({"message": api_message(401)}, 401))
         return jwt_manager

@@ -9,21 +9,23 @@ from flask import current_app, request
 from flask_appbuilder.exceptions import FABException
 from flask_appbuilder import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
-from marshmallow import ValidationError, fields as ma_fields, validates_schema
+from marshmallow import ValidationError, fields as ma_fields, pre_load, validates_schema
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from crm.fields.types import SpecApiField
+from crm.fields.types import SpecApiField, field_type
 from crm.models import naming
 from crm.models.build import BuiltModels
+from crm.models.computed import ComputeProblem
+from crm.models.problems import RecordProblem
 from crm.security.crypto import DecryptFailed
-from crm.security.gate import (OutOfReach, assign_owner, can_pick_user, can_reach, check_in_reach, pick_filters,
-                               row_rule_filter)
+from crm.security.gate import (OutOfReach, assign_owner, can_pick_user, can_reach, check_in_reach, current_user,
+                               pick_filters, picks_only_self, row_rule_filter)
 from crm.security.permissions import METHOD_VERBS
 from crm.spec.model import FieldSpec, Label, TableSpec
 
 from .encrypted import BlindEqualFilter, MaskedApiField
 from .audit import record_reveal, revealed_fields
-from .errors import data_error_message, http_error_message, undecryptable_message, write_failure
+from .errors import api_message, data_error_message, http_error_message, undecryptable_message, write_failure
 from .filtering import BadFilter, checked_filter_value, filter_problem
 from .i18n import current_lang
 from .records import DeleteBlocked, RecordInterface, check_delete, record_id, unique_conflicts, user_display_name
@@ -63,7 +65,7 @@ class RelatedIdField(ma_fields.Field):
         row = current_app.appbuilder.session.get(self.target, pk) if pk is not None else None
         if row is not None and not self.may_pick(row.id):
             if self.spec.type == "user":  # said without telling whether that login exists
-                raise ValidationError("这里只能选择您本人" if current_lang() == "zh" else "only you may be chosen here")
+                raise ValidationError(user_pick_rule(self.models, self.table_key, self.spec))
             row = None
         if row is None:
             raise ValidationError(f"不存在 id 为 {value} 的{self.target_label.zh}" if current_lang() == "zh"
@@ -83,11 +85,43 @@ class RelatedIdField(ma_fields.Field):
         return super().deserialize(value, attr, data, **kwargs)
 
 
+def user_pick_rule(models: BuiltModels, table_key: str, spec: FieldSpec) -> str:
+    """Return which logins a user field takes from the current user, in their language."""
+    zh = current_lang() == "zh"
+    if picks_only_self(models, table_key, spec.key, current_user()):
+        return "这里只能选择您本人" if zh else "only you may be chosen here"
+    roles = [models.schema.roles[r].label.text(current_lang()) if r in models.schema.roles else r for r in spec.roles]
+    return (f"这里只能选择在职的{'、'.join(roles)}" if zh else f"only active users who are {', '.join(roles)} may be "
+            "chosen here")
+
+
 class SpecSchemaMixin:
     """Schema-level rules: required fields on create, unique values against the database."""
 
     table_spec: TableSpec
     for_create: bool = False
+
+    @pre_load
+    def _default_from(self, data: Any, **kwargs: Any) -> Any:
+        """Copy default_from values (a line's unit price from its product) into fields sent empty or,
+        on create, not sent, before they are checked."""
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for f in self.table_spec.fields:
+            if not f.default_from or f.key not in self.fields or filled.get(f.key) not in (None, ""):
+                continue
+            if f.key not in filled and not self.for_create:
+                continue
+            link_key, _, source_key = f.default_from.partition(".")
+            target = self.table_spec.field(link_key).to or ""
+            pk = record_id(filled.get(link_key))
+            model = getattr(self, "crm_models").model(target)
+            linked = current_app.appbuilder.session.get(model, pk) if pk is not None else None
+            value = getattr(linked, source_key, None) if linked is not None else None
+            if value is not None:
+                filled[f.key] = field_type(self.table_spec.field(f.key)).to_json(value)
+        return filled
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _check_record(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -96,7 +130,8 @@ class SpecSchemaMixin:
         sent = original if isinstance(original, dict) else {}
         if self.for_create:
             for f in self.table_spec.fields:
-                if f.key in self.fields and (f.required and f.key not in sent and f.default is None and not f.readonly
+                if f.key in self.fields and (f.required and f.key not in sent and f.key not in data
+                                             and f.default is None and not f.readonly
                         and f.type != "boolean"):
                     errors[f.key] = ["必填" if lang == "zh" else "required"]
         instance = getattr(self, "instance", None)
@@ -137,7 +172,7 @@ class SpecSchemaConverter(Model2SchemaConverter):
         spec = getattr(model, "__table_spec__", None)
         if spec is not None and model is self.datamodel.obj:
             class_mixin = type("Mixin", (SpecSchemaMixin, class_mixin),
-                               {"table_spec": spec, "for_create": self.for_create})
+                               {"table_spec": spec, "for_create": self.for_create, "crm_models": self.models})
         return super()._meta_schema_factory(columns, model, class_mixin, parent_schema_name)
 
 
@@ -218,6 +253,19 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
             return self.response_400(message=problem)
         return super().get_list_headless(**kwargs)
 
+    def response_401(self) -> Any:
+        return self.response(401, message=api_message(401))
+
+    def response_403(self) -> Any:
+        return self.response(403, message=api_message(403))
+
+    def response_404(self) -> Any:
+        return self.response(404, message=api_message(404))
+
+    def _label_columns_json(self, cols: Any = None) -> dict[str, Any]:
+        labels = api_labels(self.models, self.table_spec, current_lang())
+        return {key: label for key, label in labels.items() if not cols or key in cols}
+
     @staticmethod
     def text(zh: str, en: str) -> str:
         """Return the message in the request's language."""
@@ -229,6 +277,7 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
             spec = self.table_spec.field(field.name)
             info["label"] = spec.label.text(current_lang())
             info["description"] = spec.help.text(current_lang()) if spec.help else ""
+            info["required"] = spec.required and spec.type != "boolean"  # an unticked box is a valid "no"
         if isinstance(field, RelatedIdField):
             problem = page_problem(page) or page_problem(page_size, "page_size")
             if problem is not None:
@@ -266,10 +315,17 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         check_in_reach(self.models, self.table_spec.key, item, self.datamodel.session, "update")
 
     def refuse_body(self) -> Any | None:
-        """Return a 400 answer when a write's body is JSON but not an object; None when it may be read."""
-        if request.is_json and not isinstance(request.get_json(silent=True), dict):
+        """Return a 400 answer when a write's body is JSON but not an object, a 422 naming the computed
+        fields it tries to write; None when it may be read."""
+        body = request.get_json(silent=True) if request.is_json else None
+        if request.is_json and not isinstance(body, dict):
             return self.response_400(message=self.text("请求内容应为一个 JSON 对象,例如 {\"name\": \"...\"}",
                                                         'the request body must be a JSON object, e.g. {"name": "..."}'))
+        computed = [f for f in self.table_spec.fields if f.is_computed and f.key in (body or {})]
+        if computed:
+            return self.response(422, message={f.key: [self.text(
+                f"“{f.label.zh}”由系统计算（{f.compute}），不能写入", f"{f.label.en} is computed ({f.compute}) and "
+                "cannot be written")] for f in computed})
         return None
 
     def post_headless(self) -> Any:
@@ -352,6 +408,11 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         error = sys.exc_info()[1]
         if isinstance(error, DecryptFailed):
             return self.response(500, message=undecryptable_message(error))
+        if isinstance(error, RecordProblem):
+            current_app.appbuilder.session.rollback()
+            text = error.text(current_lang())
+            return self.response(422, message={error.field: [text]} if error.field and not
+                                 isinstance(error, ComputeProblem) else text)
         if isinstance(error, HTTPException):  # 413 for a body over MAX_CONTENT_LENGTH, ...
             return self.response(error.code or 400, message=http_error_message(error))
         if isinstance(error, sa.exc.DataError):
@@ -416,12 +477,33 @@ def api_read_columns(models: BuiltModels, table: TableSpec) -> list[str]:
     return columns
 
 
+USER_COLUMN_LABELS = {"id": Label("编号", "id"), "username": Label("登录名", "login"),
+                      "first_name": Label("名", "first name"), "last_name": Label("姓", "last name")}
+
+
+def api_labels(models: BuiltModels, table: TableSpec, lang: str) -> dict[str, str]:
+    """Return the label of every column an API answer may hold, from the schema's labels: a linked
+    record's columns read '客户 · 公司名称' ('Customer · Company')."""
+    labels = {"id": "编号" if lang == "zh" else "id"}
+    for f in table.fields:
+        labels[f.key] = f.label.text(lang)
+        if f.type == "link":
+            target = models.schema.table(f.to or "")
+            labels[f"{f.key}.id"] = f"{f.label.text(lang)} · {labels['id']}"
+            labels[f"{f.key}.{target.title}"] = f"{f.label.text(lang)} · {target.field(target.title).label.text(lang)}" \
+                if target.has_field(target.title) else f.label.text(lang)
+        elif f.type == "user":
+            for column, label in USER_COLUMN_LABELS.items():
+                labels[f"{f.key}.{column}"] = f"{f.label.text(lang)} · {label.text(lang)}"
+    return labels
+
+
 def build_api_class(models: BuiltModels, table: TableSpec) -> type[RecordApi]:
     """Return the ModelRestApi class of one table."""
     read_columns = api_read_columns(models, table)
     # Files are uploaded through the screens; the API reads their names but does not write them
     # (a written name could point at another record's file).
-    writable = [f.key for f in table.fields if not f.readonly and f.type != "attachment"]
+    writable = [f.key for f in table.fields if not f.readonly and f.type != "attachment" and not f.is_computed]
     attrs: dict[str, Any] = {
         "table_spec": table,
         "models": models,

@@ -8,6 +8,7 @@ import datetime
 import json
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
@@ -17,7 +18,8 @@ from crm.audit.capture import ACCOUNTS, audit_place
 from crm.audit.log import AUDIT_TABLE, Entry, append
 from crm.models import naming
 from crm.security.crypto import DecryptFailed
-from crm.security.gate import ADMIN_ROLE, FieldAccess, current_user, field_access, role_keys, row_condition
+from crm.security.gate import (ADMIN_ROLE, FieldAccess, can_reach, current_user, field_access, role_keys,
+                               row_condition)
 from crm.security.roles import AUDIT_VIEW
 from crm.spec.model import FieldSpec, TableSpec
 
@@ -93,7 +95,7 @@ def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_i
     if spec.key in access.masked:
         return masked(spec, value) or "—"
     if spec.type in ("link", "user"):
-        return f"#{value}"
+        return linked_title(spec, value)
     if isinstance(value, list) and not spec.choices:
         return "、".join(str(v) for v in value)
     if spec.choices:
@@ -102,6 +104,54 @@ def shown_value(table: TableSpec, spec: FieldSpec, access: FieldAccess, record_i
     if isinstance(value, bool):
         return ("是" if value else "否") if current_lang() == "zh" else ("yes" if value else "no")
     return str(value)
+
+
+def linked_title(spec: FieldSpec, value: Any) -> str:
+    """Return how a recorded link reads: the linked record's title when the viewer may read it (a
+    user's name), else only its id; looked up once per request."""
+    from flask import g
+
+    from .records import user_display_name
+    cache = g.setdefault("crm_history_titles", {})
+    key = (spec.type, spec.to, value)
+    if key not in cache:
+        state = current_app.extensions["crm"]
+        session = current_app.appbuilder.session
+        title = f"#{value}"
+        if isinstance(value, int) and spec.type == "user":
+            user = session.get(current_app.appbuilder.sm.user_model, value)
+            title = user_display_name(user) if user is not None else title
+        elif isinstance(value, int) and spec.to in state.models.classes and can_reach(
+                state.models, spec.to, value, session):
+            record = session.get(state.models.model(spec.to), value)
+            title = str(record) if record is not None else title
+        cache[key] = title
+    return cache[key]
+
+
+def person(user_id: Any, username: Any) -> str:
+    """Return who made an entry: their name (张伟) when the account still exists, else the login recorded."""
+    spec = FieldSpec(key="who", type="user", label=ACCOUNTS.label)
+    if isinstance(user_id, int):
+        name = linked_title(spec, user_id)
+        if not name.startswith("#"):
+            return name
+    return username or "—"
+
+
+def local_time(at: datetime.datetime) -> str:
+    """Return a stored (UTC) time in CRM_TIMEZONE, as 2026-12-02 03:11:05."""
+    return at.replace(tzinfo=datetime.timezone.utc).astimezone(time_zone()).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def time_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("CRM_TIMEZONE") or "Asia/Shanghai")
+
+
+def zone_label() -> str:
+    """Return the zone times are shown in, e.g. 'Asia/Shanghai, UTC+08:00'."""
+    offset = datetime.datetime.now(time_zone()).strftime("%z")
+    return f"{time_zone().key}, UTC{offset[:3]}:{offset[3:]}"
 
 
 def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess,
@@ -130,7 +180,7 @@ def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess,
     elif isinstance(data, dict):  # a login event's details: reason, scope, by whom
         changes += [(key, "", str(value)) for key, value in sorted(data.items())]
     zh, en = ACTION_LABELS.get(row.action, (row.action, row.action))
-    return ShownEntry(at=row.at.strftime("%Y-%m-%d %H:%M:%S"), who=row.username or "—", ip=row.ip or "",
+    return ShownEntry(at=local_time(row.at), who=person(row.user_id, row.username), ip=row.ip or "",
                       action=zh if lang == "zh" else en,
                       table=table.label.text(lang) if table is not None else "—",
                       record_id=row.record_id, changes=changes)
@@ -233,11 +283,14 @@ class AuditView(BaseView):
 
 
 def parse_day(text: str) -> datetime.datetime | None:
-    """Return the start of a day written YYYY-MM-DD, or None."""
+    """Return the start of a day written YYYY-MM-DD in CRM_TIMEZONE, as the UTC time it is stored in; None."""
     try:
-        return datetime.datetime.strptime(text.strip(), "%Y-%m-%d")
+        day = datetime.datetime.strptime(text.strip(), "%Y-%m-%d")
     except ValueError:
         return None
+    if day.date() in (datetime.date.min, datetime.date.max):
+        return day
+    return day.replace(tzinfo=time_zone()).astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def register_audit_screen(appbuilder: Any) -> None:

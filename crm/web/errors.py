@@ -32,15 +32,41 @@ def answer(status: int, title: Label, message: str, api_message: str | None = No
         g.user = current_user
     page = render_template(
         "crm/forbidden.html", base_template=current_app.appbuilder.base_template, appbuilder=current_app.appbuilder,
-        title=title.text(lang), message=message, back="返回首页" if lang == "zh" else "Back to the home page")
+        title=title.text(lang), message=message, back="返回首页" if lang == "zh" else "Back to the home page",
+        previous=previous_page(), previous_text="返回上一页" if lang == "zh" else "Back", status=status)
     return page, status
+
+
+def previous_page() -> str | None:
+    """Return the page the user came from when it is one of the panel's own (never another site's)."""
+    referrer = request.referrer or ""
+    own = request.host_url
+    if referrer.startswith(own) and referrer != request.url:
+        return "/" + referrer.removeprefix(own).lstrip("/")
+    return None
+
+
+# What the API answers in Flask-AppBuilder's shape ({"message": ...}), in the caller's language.
+API_MESSAGES: dict[int, Label] = {
+    401: Label("未登录：请先通过 POST /api/v1/security/login 取得令牌，并以 Authorization: Bearer <令牌> 发送",
+               "Not logged in: get a token from POST /api/v1/security/login and send it as "
+               "Authorization: Bearer <token>"),
+    403: Label("您的角色不能执行这个操作；如需权限，请联系管理员", "Your role may not do this; ask an administrator if you need it"),
+    404: Label("找不到：没有这个地址或记录，或记录不在您可见的范围内",
+               "Not found: there is no such address or record, or it is not among the records you may see"),
+}
+
+
+def api_message(status: int) -> str:
+    """Return the API's message for an HTTP status in the caller's language."""
+    return API_MESSAGES[status].text(current_lang())
 
 
 def forbidden(error: Any) -> Any:
     """Answer 403 (in Flask-AppBuilder's JSON shape for the API)."""
     message = Label("您的角色不能打开这个页面或执行这个操作；如需权限，请联系管理员。",
                     "Your role may not open this page or do this; ask an administrator if you need it.")
-    return answer(403, Label("没有权限", "Not allowed"), message.text(current_lang()), api_message="Forbidden")
+    return answer(403, Label("没有权限", "Not allowed"), message.text(current_lang()), api_message=api_message(403))
 
 
 def refused(error: Refused) -> Any:
@@ -74,6 +100,10 @@ HTTP_ERRORS: dict[int, tuple[Label, Label]] = {
           Label("上传或提交的内容超过了允许的大小。", "What was sent is larger than the panel accepts.")),
     429: (Label("请求太频繁", "Too many requests"),
           Label("请求太频繁，请稍后再试。", "Too many requests; please try again later.")),
+    500: (Label("服务器出错", "Server error"),
+          Label("服务器出错，未能完成这个请求；错误已记入日志，请稍后再试或联系管理员。",
+                "The server failed to complete this request; the error is in the log. Try again later or ask an "
+                "administrator.")),
 }
 
 
@@ -88,8 +118,8 @@ def http_error(error: HTTPException) -> Any:
     from .guards import not_a_record
     if error.code == 405 and not_a_record(error):
         error = NotFound()
-    if request.path.startswith("/api/") and error.code == 404:
-        return {"message": "Not found"}, 404  # Flask-AppBuilder's own 404 answer, for every API path
+    if request.path.startswith("/api/") and error.code in API_MESSAGES:
+        return {"message": api_message(error.code)}, error.code  # FAB's shape, for every API path
     title = HTTP_ERRORS.get(error.code or 0, (Label(error.name, error.name), None))[0]
     response = answer(error.code or 500, title, http_error_message(error))
     if error.code == 405 and isinstance(response, tuple):
@@ -173,10 +203,19 @@ def csrf_error(error: Any) -> Any:
     return answer(400, HTTP_ERRORS[400][0], message.text(current_lang()))
 
 
+def server_error(error: HTTPException) -> Any:
+    """Answer 500 for a failure nobody foresaw (Flask has logged it): nothing half-done stays in the session."""
+    try:
+        current_app.appbuilder.session.rollback()
+    except Exception:  # noqa: BLE001 - the answer must go out even when the database is what failed
+        current_app.logger.exception("rollback after a server error failed")
+    return http_error(error)
+
+
 def register_error_pages(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
     for code in HTTP_ERRORS:
-        app.register_error_handler(code, http_error)
+        app.register_error_handler(code, server_error if code == 500 else http_error)
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(403, forbidden)
     app.register_error_handler(Refused, refused)

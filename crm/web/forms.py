@@ -10,14 +10,17 @@ from crm.models.build import BuiltModels
 from crm.spec.model import FieldSpec, TableSpec
 
 from .i18n import current_lang, lazy_label
+from .picking import PickField
 from .records import unique_conflicts
 
 
 def build_form_fields(models: BuiltModels, table: TableSpec, for_add: bool) -> dict[str, Any]:
     """Return field key → unbound WTForms field for every non-relation field of `table`."""
-    result = {}
+    result: dict[str, Any] = {}
     for spec in table.fields:
         if spec.is_relation:
+            result[spec.key] = PickField(models, table, spec, lazy_label(spec.label), lazy_label(spec.help),
+                                         validators=[RequiredRelation()] if spec.required else [])
             continue
         field = field_type(spec).form_field(spec, lazy_label(spec.label), lazy_label(spec.help), current_lang)
         validators = list(field.kwargs.get("validators") or [])
@@ -40,11 +43,6 @@ def build_filter_fields(table: TableSpec) -> dict[str, Any]:
 
     return {spec.key: ChoiceSelectField(spec, current_lang, lazy_label(spec.label), widget=Select2Widget())
             for spec in table.fields if spec.type in ("choice", "multi_choice")}
-
-
-def relation_validators(table: TableSpec) -> dict[str, list[Any]]:
-    """Return validators for link and user selects: the 'required' rule with the field's message."""
-    return {f.key: [RequiredRelation()] for f in table.fields if f.is_relation and f.required}
 
 
 class UniqueInput:

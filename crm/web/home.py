@@ -11,6 +11,8 @@ from crm.models import naming
 from crm.security.gate import current_user, row_condition
 
 from .i18n import current_lang
+from .audit import zone_label
+from .records import user_display_name
 
 
 class HomeView(IndexView):
@@ -38,7 +40,7 @@ def home_cards() -> list[dict[str, Any]]:
 def search_placeholder(view: Any) -> str:
     """Return the keyword box hint, naming the fields it searches."""
     lang = current_lang()
-    names = ("、" if lang == "zh" else ", ").join(view.table_spec.field(k).label.text(lang)
+    names = ("、" if lang == "zh" else ", ").join(view.table_spec.field(k.split(".")[0]).label.text(lang)
                                                    for k in view.keyword_fields())
     return f"搜索:{names}" if lang == "zh" else f"Search {names}"
 
@@ -53,4 +55,6 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["crm_home_cards"] = home_cards
     app.jinja_env.globals["crm_search_placeholder"] = search_placeholder
     app.jinja_env.globals["crm_lang"] = current_lang
+    app.jinja_env.globals["crm_user_name"] = user_display_name
+    app.jinja_env.globals["crm_time_zone"] = zone_label
     app.jinja_env.filters["crm_with_page"] = with_page

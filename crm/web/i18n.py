@@ -3,16 +3,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import has_request_context
+from flask import has_request_context, request
 from flask_babel import LazyString, get_locale
 
 from crm.spec.model import Label
 
 
 def current_lang() -> str:
-    """Return 'en' when the user chose English, else 'zh'."""
+    """Return 'en' when the user chose English, else 'zh'.
+
+    A screen follows the language chosen in the menu (kept in the session); an API call follows its
+    ?_l_= argument, else its Accept-Language header, else Chinese.
+    """
     if not has_request_context():
         return "zh"
+    if request.path.startswith("/api/") and "_l_" not in request.args:
+        return "en" if request.accept_languages.best_match(("zh", "en")) == "en" else "zh"
     locale = get_locale()
     return "en" if locale is not None and locale.language == "en" else "zh"
 

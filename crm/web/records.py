@@ -34,9 +34,13 @@ class RecordInterface(SQLAInterface):
 
 
 def user_display_name(user: Any) -> str:
-    """Return a user's full name in Chinese order (family name first), or the login name."""
-    full = f"{user.last_name or ''}{user.first_name or ''}".strip()
-    return full or user.username
+    """Return a user's full name as the UI's language writes it — 张伟 (family name first, no space) in
+    Chinese, Wei Zhang in English — or the login name when the account has no name."""
+    from .i18n import current_lang
+    first, last = (user.first_name or "").strip(), (user.last_name or "").strip()
+    if current_lang() == "en" and first and last and (first + last).isascii():
+        return f"{first} {last}"
+    return f"{last}{first}" or user.username
 
 
 class DeleteBlocked(Exception):

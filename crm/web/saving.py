@@ -10,24 +10,38 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import abort, flash, request
+from flask import abort, flash, g, redirect, request, url_for
 from wtforms import HiddenField
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from sqlalchemy.exc import SQLAlchemyError
 from flask_appbuilder.exceptions import DatabaseException
 
 from crm.models import naming
+from crm.models.problems import RecordProblem
 from crm.spec.model import Label
 
 from .audit import record_history
 from .errors import write_failure
 from .i18n import current_lang
+from .inline import build_grids, check_rows, stage_rows
 from .records import DeleteBlocked
 
 CHANGED_MEANWHILE = Label(
     "未保存：您打开此记录后，{who} 修改并保存了它（改动见下）。您填写的内容仍在表单中；核对后再次保存，将以您填写的为准。",
     "Not saved: after you opened this record, {who} changed and saved it (the changes are below). What you typed "
     "is still in the form; check it and save again to keep your version.")
+
+
+def saved_location(view: Any, item: Any, exclude_cols: list[str]) -> str:
+    """Return where a save leads: back to the parent's tab the record was added from (its add URL preset
+    the link), else to the saved record's page."""
+    for key in exclude_cols:
+        parent = getattr(item, key, None)
+        spec = view.table_spec.field(key) if view.table_spec.has_field(key) else None
+        if parent is not None and spec is not None and spec.type == "link":
+            tab = naming.children_tab_for(view.table_spec.key, key)
+            return url_for(f"{naming.view_class_name_for(spec.to)}.show", pk=parent.id, _anchor=tab)
+    return url_for(f"{view.endpoint}.show", pk=item.id)
 
 
 class VersionField(HiddenField):
@@ -56,6 +70,9 @@ class SavesKeepInput:
         try:
             steps()
             return True
+        except RecordProblem as problem:  # the records' own rules, checked as the ORM writes
+            self.datamodel.session.rollback()
+            flash(problem.text(current_lang()), "danger")
         except ValueError as refusal:  # our rules, raised by pre_add / pre_update
             self.datamodel.session.rollback()
             flash(str(refusal), "danger")
@@ -71,19 +88,27 @@ class SavesKeepInput:
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
         form = self.add_form.refresh()
+        grids = g.crm_inline = build_grids(self, None, posted=request.method == "POST")
         if request.method == "POST":
             self._fill_form_exclude_cols(exclude_cols, form)
-            if form.validate():
+            self.fill_default_from(form)
+            valid = form.validate()
+            for grid in grids:
+                check_rows(grid)
+            if valid and all(grid.valid for grid in grids):
                 self.process_form(form, True)
                 item = self.datamodel.obj()
 
                 def save() -> None:
                     form.populate_obj(item)
                     self.pre_add(item)
+                    for grid in grids:  # the parent and its rows in one transaction
+                        stage_rows(grid, item)
                     self.datamodel.add(item)
                     self.post_add(item)
                 if self.attempt(save):
                     flash(self.add_row_message, "success")
+                    g.crm_saved = saved_location(self, item, exclude_cols)
                     return None
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
         self.update_redirect()
@@ -96,11 +121,16 @@ class SavesKeepInput:
         if not item:
             abort(404)
         pk = self.datamodel.get_pk_value(item)
+        grids = g.crm_inline = build_grids(self, item, posted=request.method == "POST")
         if request.method == "POST":
             form = self.edit_form.refresh(request.form)
             self._fill_form_exclude_cols(exclude_cols, form)
             form._id = pk  # lets the unique-value checks skip this record itself
-            if form.validate():
+            self.fill_default_from(form)
+            valid = form.validate()
+            for grid in grids:
+                check_rows(grid)
+            if valid and all(grid.valid for grid in grids):
                 based_on, stored_version = version_of(form), getattr(item, naming.VERSION_COLUMN)
                 if based_on is not None and based_on != stored_version:
                     return self.show_conflict(item, form, exclude_cols, based_on, stored_version)
@@ -109,10 +139,13 @@ class SavesKeepInput:
                 def save() -> None:
                     form.populate_obj(item)
                     self.pre_update(item)
+                    for grid in grids:
+                        stage_rows(grid, item)
                     self.datamodel.edit(item)
                     self.post_update(item)
                 if self.attempt(save):
                     flash(self.edit_row_message, "success")
+                    g.crm_saved = saved_location(self, item, exclude_cols)
                     return None
                 item = self.datamodel.get(pk, self._base_filters)  # as stored: the save was rolled back
         else:
@@ -122,6 +155,26 @@ class SavesKeepInput:
         widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
         return self._get_related_views_widgets(item, filters={}, orders=get_order_args(), pages=get_page_args(),
                                                page_sizes=get_page_size_args(), widgets=widgets)
+
+    def fill_default_from(self, form: Any) -> None:
+        """Copy default_from values into fields sent empty whose link is chosen (the browser does so as
+        the link is picked; this covers a form sent without scripts)."""
+        for spec in self.table_spec.fields:
+            field = form._fields.get(spec.key)
+            if not spec.default_from or field is None or (field.data not in (None, "") and field.raw_data != [""]):
+                continue
+            link_key, _, source_key = spec.default_from.partition(".")
+            link = form._fields.get(link_key)
+            linked = link.data if link is not None else None
+            value = getattr(linked, source_key, None) if linked is not None and not isinstance(linked, str) else None
+            if value is not None:
+                field.data, field.raw_data = value, [str(value)]
+
+    def post_add_redirect(self) -> Any:
+        return redirect(g.get("crm_saved") or self.get_redirect())
+
+    def post_edit_redirect(self) -> Any:
+        return redirect(g.get("crm_saved") or self.get_redirect())
 
     def show_conflict(self, item: Any, form: Any, exclude_cols: Any, based_on: int, stored_version: int) -> Any:
         """Return the edit page again with what the user typed, what others saved since `based_on`, and

@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, current_app, request, send_file, url_for
+from flask import abort, current_app, g, jsonify, request, send_file, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.widgets import FormWidget
 from markupsafe import Markup, escape
 from werkzeug.utils import secure_filename
 
@@ -18,18 +19,20 @@ from crm.fields.types import field_type, stored_file_label
 from crm.models import naming
 from crm.models.build import BuiltModels
 from crm.security.keys import file_place
-from crm.security.gate import OutOfReach, assign_owner, can_reach, check_in_reach, pick_filters, row_rule_filter
+from crm.security.gate import (OutOfReach, assign_owner, can_reach, check_in_reach, pick_filters,
+                               request_field_access, row_rule_filter)
 from crm.spec.model import Label
-from crm.security.permissions import METHOD_VERBS
+from crm.security.permissions import METHOD_VERBS, permission_name
 from crm.spec.model import FieldSpec, TableSpec
 
 from .audit import record_history, record_reveal, revealed_fields
 from .encrypted import BlindEqualFilter, encrypted_condition, mask_formatter
 from .errors import Refused
 from .filtering import MAX_SEARCH, BadFilter, checked_filter_value, filter_problem
-from .forms import build_filter_fields, build_form_fields, relation_validators
+from .forms import build_filter_fields, build_form_fields
 from .i18n import current_lang, lazy_label, lazy_text
 from .records import RecordInterface, check_delete, record_id, user_display_name
+from .picking import pick_page
 from .saving import SavesKeepInput, VersionField
 from .variants import VIEW_ATTRIBUTES, FieldRulesMixin, fresh_filters
 
@@ -51,26 +54,55 @@ class KeywordFilter(BaseFilter):
         every_word = sa.and_(*[sa.or_(*self.word_conditions(word)) for word in str(value).split()])
         # An encrypted field matches its whole value only, which may hold spaces ("AB 12").
         whole = [encrypted_condition(self.datamodel.obj, self.table.field(key), str(value))
-                 for key in self.fields if self.table.field(key).encrypted]
+                 for key in self.fields if "." not in key and self.table.field(key).encrypted]
         return query.filter(sa.or_(every_word, *whole) if whole else every_word)
 
     def word_conditions(self, word: str) -> list[Any]:
-        """Return one SQL condition per search field that matches `word`."""
-        model = self.datamodel.obj
+        """Return one SQL condition per search field that matches `word`; a link path (customer.name)
+        matches the records whose linked record matches."""
         conditions = []
         for key in self.fields:
-            column = getattr(model, key)
-            spec = self.table.field(key)
-            if spec.encrypted:  # only the whole value, through the blind index
-                conditions.append(encrypted_condition(model, spec, word))
+            if "." in key:
+                link_key, _, target_key = key.partition(".")
+                link = self.table.field(link_key)
+                target_model = getattr(self.datamodel.obj, link_key).property.mapper.class_
+                target_spec = target_model.__table_spec__.field(target_key)
+                inner = field_conditions(target_model, target_spec, word)
+                conditions.append(getattr(self.datamodel.obj, link.key).has(sa.or_(*inner)))
                 continue
-            conditions.append(column.ilike(f"%{word}%"))
-            if spec.choices:
-                keys = [o.key for o in spec.choices.options
-                        if word.lower() in o.label.zh.lower() or word.lower() in o.label.en.lower()]
-                if keys:
-                    conditions.append(column.in_(keys))
+            conditions += field_conditions(self.datamodel.obj, self.table.field(key), word)
         return conditions
+
+
+def field_conditions(model: Any, spec: FieldSpec, word: str) -> list[Any]:
+    """Return the SQL conditions by which one field of `model` matches a typed word: its text; a phone
+    number by its digits too (0792-5643496 is found by 07925643496 and 5643496); a choice by its labels."""
+    column = getattr(model, spec.key)
+    if spec.encrypted:  # only the whole value, through the blind index
+        return [encrypted_condition(model, spec, word)]
+    conditions = [column.ilike(f"%{word}%")]
+    digits = re.sub(r"\D", "", word)
+    if spec.type == "phone" and len(digits) >= 3:
+        conditions.append(phone_digits(column).like(f"%{digits}%"))
+    if spec.choices:
+        keys = [o.key for o in spec.choices.options
+                if word.lower() in o.label.zh.lower() or word.lower() in o.label.en.lower()]
+        if keys:
+            conditions.append(column.in_(keys))
+    return conditions
+
+
+def phone_digits(column: Any) -> Any:
+    """Return SQL of a stored phone number with its separators taken out (+86 138-1234 5678 → 861381234578)."""
+    for separator in ("-", " ", "+", "(", ")"):
+        column = sa.func.replace(column, separator, "")
+    return column
+
+
+class InlineFormWidget(FormWidget):
+    """Flask-AppBuilder's form, with the child tables the table edits inline before its buttons."""
+
+    template = "crm/widgets/form.html"
 
 
 class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
@@ -87,6 +119,10 @@ class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
     edit_template = "crm/edit.html"
     add_template = "crm/add.html"
     page_size = 25
+    add_widget = InlineFormWidget
+    edit_widget = InlineFormWidget
+    add_row_message = lazy_text("保存成功", "Saved")
+    edit_row_message = lazy_text("保存成功", "Saved")
     method_permission_name = METHOD_VERBS
     field_rule_attributes = VIEW_ATTRIBUTES
     per_request_copies = {"_filters": fresh_filters}
@@ -129,8 +165,15 @@ class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
         return {"formatters_columns": {**type(self).formatters_columns, **masks}}
 
     def keyword_fields(self) -> list[str]:
-        """Return the fields the keyword box searches for this user: the table's search fields they see."""
-        return self.field_access().searched(self.table_spec.search)
+        """Return the fields the keyword box searches for this user: the table's search fields they see,
+        and link paths (customer.name) whose linked field they see too."""
+        found = []
+        for key in self.field_access().searched(self.table_spec.search):
+            link_key, _, target_key = key.partition(".")
+            target = self.table_spec.field(link_key).to if target_key else None
+            if target is None or request_field_access(self.models, target).searches(target_key):
+                found.append(key)
+        return found
 
     def _get_list_widget(self, filters: Any, **kwargs: Any) -> Any:
         own_list = request.endpoint == f"{self.endpoint}.list"
@@ -146,7 +189,7 @@ class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
         if keyword and fields and own_list:
             filters = filters.copy()
             search = type("Keyword", (KeywordFilter,), {"table": self.table_spec, "fields": fields})
-            filters.add_filter(fields[0], search, keyword)
+            filters.add_filter(fields[0].split(".")[0], search, keyword)
         widgets = super()._get_list_widget(filters=filters, **kwargs)
         self.record_list_reveal(widgets["list"])
         return widgets
@@ -227,6 +270,7 @@ class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
                 filters=filters, order_column=order_column, order_direction=order_direction,
                 page=(pages or {}).get(name), page_size=(page_sizes or {}).get(name)))
             widgets["related_titles"].append(child_title(view.table_spec, link))
+            widgets.setdefault("related_ids", []).append(naming.children_tab_for(view.table_spec.key, link.key))
         return widgets
 
     def pre_add(self, item: Any) -> None:
@@ -243,22 +287,69 @@ class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
         except OutOfReach as exc:
             raise ValueError(exc.text(current_lang())) from None
 
-    def _fill_form_exclude_cols(self, exclude_cols: Any, form: Any) -> None:
-        # A link preset from the URL (?_flt_0_customer=4) must be one the user may pick.
+    def preset_links(self, exclude_cols: Any) -> dict[str, Any]:
+        """Return field key → record of the links the add URL presets (?_flt_0_customer=4: the add
+        button of a child tab), each one the user may pick; 404 for any other."""
+        presets = {}
         for key in exclude_cols:
             spec = self.table_spec.field(key) if self.table_spec.has_field(key) else None
+            if spec is None or not spec.is_relation:
+                continue
             value = self._filters.get_filter_value(key)
-            if spec is not None and spec.type == "link" and value is not None and not (
-                    record_id(value) is not None and can_reach(self.models, spec.to or "", int(value),
-                                                               self.datamodel.session, picking=True)):
+            value = value[0] if isinstance(value, list) and len(value) == 1 else value  # FAB keeps a list per argument
+            pk = record_id(value)
+            target = self.models.model(spec.to) if spec.type == "link" else None
+            if pk is None or target is None or not can_reach(self.models, spec.to or "", pk, self.datamodel.session,
+                                                             picking=True):
                 abort(404)
-        super()._fill_form_exclude_cols(exclude_cols, form)
+            presets[key] = self.datamodel.session.get(target, pk) or abort(404)
+        return presets
+
+    def _fill_form_exclude_cols(self, exclude_cols: Any, form: Any) -> None:
+        for key, record in self.preset_links(exclude_cols).items():
+            field = form._fields.get(key)
+            if field is not None and hasattr(field, "preset"):
+                field.preset(record)
+            elif field is not None:
+                field.data = record
+
+    def _get_add_widget(self, form: Any, exclude_cols: Any = None, widgets: Any = None) -> Any:
+        widgets = widgets or {}
+        widgets["add"] = self.add_widget(form=form, include_cols=self.add_columns, exclude_cols=exclude_cols or [],
+                                         fieldsets=self.add_fieldsets, inline=g.get("crm_inline") or [])
+        # The parent a child is added from is shown, not offered: the form keeps it whatever is sent.
+        widgets["read_only"] = [(self.label_columns[key], self.formatters_columns[key](record))
+                                for key, record in self.preset_links(exclude_cols or []).items()]
+        return widgets
+
+    @expose("/pick/<field_key>")
+    def pick(self, field_key: str) -> Any:
+        """Answer a page of the records the user may pick in a link or user field (Select2's JSON)."""
+        sm = self.appbuilder.sm
+        if not sm.current_user or not any(sm.has_access(permission_name(verb), self.class_permission_name)
+                                          for verb in ("create", "update")):
+            abort(403)
+        access = self.field_access()
+        if not self.table_spec.has_field(field_key) or not self.table_spec.field(field_key).is_relation \
+                or not access.shows(field_key):
+            abort(404)
+        words = request.args.get("q", "")[:MAX_SEARCH]
+        page = record_id(request.args.get("page", "1")) or 1
+        matched = record_id(request.args.get("match", ""))
+        answer = pick_page(self.models, self.table_spec, self.table_spec.field(field_key), words, page - 1, matched)
+        return jsonify(answer)
 
     @expose("/download/<string:filename>")
     @has_access
     def download(self, filename: str) -> Any:
         """FAB's download of any stored file is closed: attachments go through `file`, which checks the row."""
         abort(404)
+
+    def _get_edit_widget(self, form: Any, exclude_cols: Any = None, widgets: Any = None) -> Any:
+        widgets = widgets or {}
+        widgets["edit"] = self.edit_widget(form=form, include_cols=self.edit_columns, exclude_cols=exclude_cols or [],
+                                           fieldsets=self.edit_fieldsets, inline=g.get("crm_inline") or [])
+        return widgets
 
     def _edit(self, pk: Any) -> Any:
         self.refuse_unknown_filters()
@@ -421,7 +512,7 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
     labels = {f.key: lazy_label(f.label) for f in fields}
     formatters = {f.key: (relation_display(f, view_endpoints) if f.is_relation
                           else value_display(f, naming.view_class_name_for(table.key))) for f in fields}
-    editable = [f.key for f in fields if not f.readonly]
+    editable = [f.key for f in fields if not f.readonly and not f.is_computed]
     attrs: dict[str, Any] = {
         "table_spec": table,
         "models": models,
@@ -446,7 +537,6 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
         "add_form_extra_fields": build_form_fields(models, table, for_add=True),
         "search_form_extra_fields": build_filter_fields(table),
         "edit_form_extra_fields": build_form_fields(models, table, for_add=False),
-        "validators_columns": relation_validators(table),
         # Record selects list only the records the user's row rules reach.
         "add_form_query_rel_fields": pick_filters(models, table.key),
         "edit_form_query_rel_fields": pick_filters(models, table.key),
