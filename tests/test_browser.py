@@ -196,7 +196,7 @@ def test_two_people_editing_one_record_lose_nothing(chromium: Any, server: str, 
         second.click("button[type=submit]")
 
     assert f"/t/customer/edit/{pk}" in second.url
-    assert "未保存：您打开此记录后，admin 修改并保存了它" in second.locator(".alert").inner_text()
+    assert "未保存：您打开此记录后，管理员 修改并保存了它" in second.locator(".alert").inner_text()
     assert "苏州 → 上海" in second.locator(".crm-conflict").inner_text()
     assert second.input_value("#credit_limit") == "80000"
     assert Api(app).get(f"/api/v1/customer/{pk}").json["result"]["credit_limit"] is None

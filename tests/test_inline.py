@@ -123,3 +123,19 @@ def test_rows_follow_the_users_verbs_and_reach(make_app: Any, schema_dir: Path) 
     assert stolen.status_code == 200 and "这一行已被他人删除或不在您可见的范围内" in stolen.text
     assert api.get(f"/api/v1/order_line/{foreign}").json["result"]["quantity"] == "1.000"
     assert api.get(f"/api/v1/order_line/{line}").status_code == 200
+
+
+def test_a_pick_never_fills_in_a_value_the_user_may_not_see(make_app: Any, schema_dir: Path) -> None:
+    from crm.security.users import add_user
+    roles = schema_dir / "roles.yaml"
+    roles.write_text(roles.read_text(encoding="utf-8").replace(
+        "      product:    {can: [read], hide: [formula, process_notes]}\n\n  sales_manager:",
+        "      product:    {can: [read], hide: [formula, process_notes, unit_price]}\n\n  sales_manager:", 1),
+        encoding="utf-8")
+    app = make_app(schema_dir=schema_dir)
+    Api(app).post("/api/v1/product/", json={"code": "P1", "name": "甲醇", "unit_price": "100"})
+    with app.app_context():
+        add_user(app.appbuilder, "zhangwei", "sales", PASSWORD)
+    sales, admin = Browser(app, "zhangwei", PASSWORD), Browser(app)
+    assert sales.get("/t/order_line/pick/product").json["results"][0]["fill"] == {}
+    assert admin.get("/t/order_line/pick/product").json["results"][0]["fill"] == {"unit_price": "100.00"}

@@ -100,7 +100,7 @@ def test_a_form_saved_over_someone_elses_change_is_refused_showing_both(app: Any
 
     assert late.status_code == 200  # the form again, not a redirect that looks like success
     page = late.text
-    assert CHANGED_MEANWHILE.format(who="admin") in page
+    assert CHANGED_MEANWHILE.format(who="管理员") in page
     conflict = page.split('class="panel panel-warning crm-conflict"')[1].split("</table>")[0]
     assert "城市" in conflict and "苏州 → 上海" in conflict  # what 李 changed
     assert 'value="80000"' in page and 'value="苏州"' in page  # what 张 typed, still there

@@ -413,7 +413,7 @@ def test_the_review_screen_shows_saves_and_downloads_the_review(loaded: Any) -> 
     assert page.status_code == 200
     text = page.text
     assert "权限复核" in text and "还没有记录过复核" in text and "first review: nothing to compare with" in text
-    assert "<td>formula, process_notes</td>" in text and "<td>credit_limit, payment_terms</td>" in text
+    assert "<td>配方成分、生产工艺说明</td>" in text and "<td>信用额度（元）、付款条件</td>" in text  # labels, not keys
     assert "u_sales" in text
     saved = browser.submit("/permissions/review/", {}, post_url="/permissions/review/save", follow_redirects=True)
     assert "的权限复核" in saved.text and "no change since the previous review" in saved.text

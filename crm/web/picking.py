@@ -20,7 +20,7 @@ from wtforms.validators import StopValidation
 from crm.fields.types import field_type
 from crm.models import naming
 from crm.models.build import BuiltModels
-from crm.security.gate import pick_condition, user_pick_condition
+from crm.security.gate import pick_condition, request_field_access, user_pick_condition
 from crm.spec.model import FieldSpec, TableSpec
 
 from .i18n import current_lang
@@ -70,10 +70,14 @@ def search_columns(models: BuiltModels, spec: FieldSpec) -> list[Any]:
 
 
 def fill_values(models: BuiltModels, table: TableSpec, spec: FieldSpec, record: Any) -> dict[str, Any]:
-    """Return field key → value of this table's default_from fields that copy from the picked record."""
+    """Return field key → value of this table's default_from fields that copy from the picked record:
+    only values the user may see on the linked table, in plain text."""
     values = {}
+    access = request_field_access(models, spec.to or "") if spec.type == "link" else None
     for f in table.fields:
         link_key, _, source_key = (f.default_from or "").partition(".")
+        if access is None or not access.shows(source_key) or source_key in access.masked:
+            continue
         if link_key == spec.key and getattr(record, source_key, None) is not None:
             source = models.schema.table(spec.to or "").field(source_key)
             values[f.key] = field_type(source).to_json(getattr(record, source_key))
