@@ -75,6 +75,21 @@ def test_a_preset_parent_that_is_no_record_is_not_found(app: Any, browser: Brows
     assert rows(app, "select count(*) from contact") == [(0,)]
 
 
+def test_phones_are_found_by_their_digits_and_receivables_by_the_customers_name(app: Any, browser: Browser) -> None:
+    browser.submit("/t/customer/add", {"name": "景德镇瓷釉化工", "phone": "0792-5643496"})
+    add_customer(browser, "九江石化助剂厂")
+    customer = rows(app, "select id from customer where name = '景德镇瓷釉化工'")[0][0]
+    for number, pk in (("AR-0001", customer), ("AR-0002", customer + 1)):
+        saved = browser.submit("/t/payment/add", {"number": number, "customer": pk, "amount_due": "1200",
+                                                  "due_date": "2026-12-31"})
+        assert saved.status_code == 302, saved.text
+    for typed in ("0792-5643496", "07925643496", "5643496", "0792 5643496"):
+        listed = browser.get("/t/customer/list/", query_string={"q": typed}).text
+        assert "景德镇瓷釉化工" in listed and "九江石化助剂厂" not in listed, typed
+    listed = browser.get("/t/payment/list/", query_string={"q": "瓷釉"}).text
+    assert "AR-0001" in listed and "AR-0002" not in listed
+
+
 def test_after_an_add_or_edit_the_user_lands_on_the_record(app: Any, browser: Browser) -> None:
     customer = add_customer(browser)
     edited = browser.submit(f"/t/customer/edit/{customer}", {"name": "江苏华源化工", "status": "active", "grade": "B"})
