@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test test-sqlite test-postgresql test-mariadb clean
+.PHONY: install browser run lint test test-sqlite test-postgresql test-mariadb clean
 
 install: $(STAMP)
 
@@ -22,10 +22,15 @@ run: install
 browser:
 	@scripts/install-browser.sh
 
+# ruff (pyflakes, pycodestyle errors, isort, bugbear, pyupgrade) and mypy, both set up in pyproject.toml.
+lint: install
+	$(BIN)/ruff check app tests config.py run.py migrations
+	$(BIN)/mypy
+
 # The suite runs once per database, the three runs side by side (each prints when it is done); a
 # database server or browser that cannot be reached is reported as skipped (and is a failure when
 # CRM_TEST_REQUIRE_ALL=1, as in CI). Each run has its own temporary folder.
-test: install browser
+test: install browser lint
 	$(MAKE) --no-print-directory -j3 --output-sync=target test-sqlite test-postgresql test-mariadb
 
 test-sqlite test-postgresql test-mariadb: install browser

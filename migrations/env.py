@@ -7,7 +7,7 @@ from alembic import context
 from flask_appbuilder import Model
 from sqlalchemy import create_engine, pool
 
-from crm.config import load_config
+from app.settings import load_config
 
 url = context.config.get_main_option("sqlalchemy.url") or load_config()["CRM_DATABASE_URL"]
 

@@ -10,15 +10,15 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from werkzeug.security import generate_password_hash
 
-from crm.app import create_app
+from app.factory import create_app
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = PROJECT_DIR / "schema"

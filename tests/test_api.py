@@ -5,9 +5,8 @@ import datetime
 from decimal import Decimal
 from typing import Any
 
+from app.demo import build_demo_rows
 from conftest import Api, Browser
-
-from crm.demo import build_demo_rows
 
 
 def as_json(value: Any) -> Any:
@@ -26,7 +25,7 @@ def sample_payloads(app: Any, user_id: int) -> dict[str, dict[str, Any]]:
 
 
 def test_crud_every_table_through_the_api(app: Any, api: Api) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     schema = app.extensions["crm"].schema
     created: dict[str, int] = {}
     with app.app_context():  # user fields such as customer.owner offer salespeople only
@@ -128,7 +127,7 @@ def test_delete_of_a_referenced_record_is_refused_with_a_reason(api: Api) -> Non
 
 
 def test_links_show_only_id_and_title(app: Any, api: Api) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with app.app_context():
         seller = add_user(app.appbuilder, "zhangwei", "sales", "chem-demo-2026").id
     customer = api.post("/api/v1/customer/", json={"name": "丙化工", "credit_limit": "99"}).json["id"]
@@ -163,15 +162,16 @@ def test_a_removed_option_stays_on_its_records_and_can_be_sent_back(make_app: An
                                                                      db_url: str) -> None:
     from pathlib import Path
 
-    from crm.dbsync.sync import sync_schema
-    from crm.spec import load_schema
+    from app.dbsync.sync import sync_schema
+    from app.schema import load_schema
     api = Api(make_app(schema_dir=schema_dir))
     pk = api.post("/api/v1/customer/", json={"name": "零散客户", "grade": "D"}).json["id"]
     choices = schema_dir / "choices.yaml"
     choices.write_text("\n".join(line for line in choices.read_text(encoding="utf-8").splitlines()
                                  if "{key: D, label: {zh: D类" not in line) + "\n", encoding="utf-8")
     migrations = Path(str(schema_dir)).parent / "migrations"
-    sync_schema(db_url, load_schema(schema_dir), migrations, include_review=True, resolutions={"customer.grade": "keep"})
+    sync_schema(db_url, load_schema(schema_dir), migrations, include_review=True,
+                resolutions={"customer.grade": "keep"})
     app = make_app(schema_dir=schema_dir, CRM_MIGRATIONS_DIR=str(migrations))
     api = Api(app)
     assert api.get(f"/api/v1/customer/{pk}").json["result"]["grade"] == "D"

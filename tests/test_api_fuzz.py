@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from app.seed import DEMO_PASSWORD, load_demo_data
 from conftest import ADMIN_PASSWORD, Api, database_kind
-from crm.seed import DEMO_PASSWORD, load_demo_data
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
@@ -29,20 +29,24 @@ def fuzz(app: Any, api: Api) -> dict[tuple[str, str, str], int]:
     schema = schemathesis.openapi.from_wsgi("/api/v1/_openapi", app, headers=Api(app, "admin", ADMIN_PASSWORD).headers)
     failures: dict[tuple[str, str, str], int] = collections.Counter()
     for result in schema.get_all_operations():
-        operation = result.ok()
-
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        @given(case=operation.as_strategy())
-        def run(case: Any) -> None:
-            try:
-                case.call_and_validate(headers=api.headers, excluded_checks=[positive_data_acceptance])
-            except (AssertionError, BaseExceptionGroup) as error:
-                first = str(error).strip().splitlines()
-                failures[(operation.method.upper(), operation.path, first[2] if len(first) > 2 else str(error))] += 1
-
-        run()
+        fuzz_operation(result.ok(), api, failures)
     return failures
+
+
+def fuzz_operation(operation: Any, api: Api, failures: dict[tuple[str, str, str], int]) -> None:
+    """Run one operation EXAMPLES times, counting each failure into failures."""
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    @given(case=operation.as_strategy())
+    def run(case: Any) -> None:
+        try:
+            case.call_and_validate(headers=api.headers, excluded_checks=[positive_data_acceptance])
+        except (AssertionError, BaseExceptionGroup) as error:
+            first = str(error).strip().splitlines()
+            failures[(operation.method.upper(), operation.path, first[2] if len(first) > 2 else str(error))] += 1
+
+    run()
 
 
 @pytest.fixture

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.audit.log import AUDIT_TABLE, Entry, append, verify
 from conftest import Api, Browser
-from crm.audit.log import AUDIT_TABLE, Entry, append, verify
 
 PASSWORD = "role-pass-123"
 
 
 @pytest.fixture
 def demo(app: Any) -> Any:
-    from crm.security.users import add_user
-    from crm.seed import load_demo_data
+    from app.security.users import add_user
+    from app.seed import load_demo_data
     load_demo_data(app, scale=0.02)
     with app.app_context():
         add_user(app.appbuilder, "u_auditor", "auditor", PASSWORD)
@@ -147,7 +147,8 @@ def test_schema_changes_and_the_command_line_verify(make_app: Any, schema_dir: P
     make_app(schema_dir=schema_dir)
     products = schema_dir / "products.yaml"
     products.write_text(products.read_text(encoding="utf-8").replace(
-        "      is_active:", "      shelf_life: {type: integer, label: 保质期(月)}\n      is_active:", 1), encoding="utf-8")
+        "      is_active:", "      shelf_life: {type: integer, label: 保质期(月)}\n      is_active:", 1),
+        encoding="utf-8")
     app = make_app(schema_dir=schema_dir)
     (schema_entry,) = [e for e in entries(app, action="schema")
                        if "+ add column product.shelf_life" in e.changes]
@@ -156,19 +157,19 @@ def test_schema_changes_and_the_command_line_verify(make_app: Any, schema_dir: P
     env = {**os.environ, "CRM_DATABASE_URL": db_url, "CRM_SCHEMA_DIR": str(schema_dir),
            "CRM_INSTANCE_DIR": config["CRM_INSTANCE_DIR"], "CRM_MIGRATIONS_DIR": config["CRM_MIGRATIONS_DIR"],
            "CRM_SECRET_KEY": "k" * 40}
-    done = subprocess.run([sys.executable, "-m", "crm.cli", "audit", "verify"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify"], capture_output=True, text=True,
                           env=env, cwd=Path(__file__).parent.parent, timeout=120)
     assert done.returncode == 0 and "the chain is intact" in done.stdout, done.stderr
     with app.app_context(), app.extensions["crm"].db.engine.begin() as conn:
         conn.execute(AUDIT_TABLE.update().where(AUDIT_TABLE.c.id == schema_entry.id).values(ip="10.0.0.1"))
-    tampered = subprocess.run([sys.executable, "-m", "crm.cli", "audit", "verify"], capture_output=True,
+    tampered = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify"], capture_output=True,
                               text=True, env=env, cwd=Path(__file__).parent.parent, timeout=120)
     assert tampered.returncode == 1
     assert f"entry {schema_entry.id} was changed after it was written" in tampered.stderr
 
 
 def test_login_accounts_are_audited_without_their_passwords(demo: Any) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with demo.app_context():
         sm = demo.appbuilder.sm
         user = add_user(demo.appbuilder, "newhire", "sales", PASSWORD)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.backup.dump import checksums
+from app.backup.jobs import scratch_database
 from conftest import PROJECT_DIR, Api
-from crm.backup.dump import checksums
-from crm.backup.jobs import scratch_database
 
 SECRET = "BACKUP-SECRET-FORMULA"
 
@@ -20,7 +20,7 @@ SECRET = "BACKUP-SECRET-FORMULA"
 @pytest.fixture
 def filled(app: Any) -> Any:
     """Demo data, an encrypted formula, an attachment and some audit entries."""
-    from crm.seed import load_demo_data
+    from app.seed import load_demo_data
     load_demo_data(app, scale=0.02)
     api = Api(app)
     product = api.get("/api/v1/product/").json["result"][0]["id"]
@@ -41,7 +41,7 @@ def cli(app: Any, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
             "CRM_INSTANCE_DIR": config["CRM_INSTANCE_DIR"], "CRM_MIGRATIONS_DIR": config["CRM_MIGRATIONS_DIR"],
             "CRM_SECRET_KEY": "k" * 40}
     base.pop("CRM_ENCRYPTION_KEYS", None)
-    return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
                           env={**base, **env}, cwd=PROJECT_DIR, timeout=300)
 
 
@@ -71,11 +71,12 @@ def test_backup_restore_verify_round_trip(filled: Any, tmp_path: Path) -> None:
         done = cli(filled, "restore", str(target), CRM_DATABASE_URL=empty, CRM_INSTANCE_DIR=str(instance),
                    CRM_ENCRYPTION_KEYS=keys_of(filled))
         assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith(f"Restored {target}: ") and "every table checked against the backup" in done.stdout
+        assert (done.stdout.startswith(f"Restored {target}: ")
+                and "every table checked against the backup" in done.stdout)
         restored = table_sums(empty)
         assert {k: v for k, v in restored.items() if k in original} == original
         # the restored panel reads every row, the encrypted ones and the files included
-        from crm.app import create_app
+        from app.factory import create_app
         app = create_app({"CRM_DATABASE_URL": empty, "CRM_SCHEMA_DIR": filled.config["CRM_SCHEMA_DIR"],
                           "CRM_INSTANCE_DIR": str(instance), "CRM_MIGRATIONS_DIR": str(tmp_path / "m2"),
                           "CRM_ENCRYPTION_KEYS": keys_of(filled), "CRM_SECRET_KEY": "k" * 40, "TESTING": True})
@@ -83,7 +84,7 @@ def test_backup_restore_verify_round_trip(filled: Any, tmp_path: Path) -> None:
         files = list((instance / "uploads").iterdir())
         assert len(files) == 1 and files[0].read_bytes() == b"%PDF scan"
         with app.app_context():
-            from crm.audit.log import verify
+            from app.audit.log import verify
             with app.extensions["crm"].db.engine.connect() as conn:
                 count, problems = verify(conn)
             assert count > 2 and problems == []

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.seed import load_demo_data
 from conftest import Api, Browser, csrf_token
-from crm.seed import load_demo_data
 
 NOT_AN_OBJECT = "请求内容应为一个 JSON 对象,例如 {\"name\": \"...\"}"
 NOT_FOUND = {"message": "找不到：没有这个地址或记录，或记录不在您可见的范围内"}
@@ -64,7 +64,8 @@ API_CASES = [
     ("put", "/api/v1/customer/{c}", {"credit_limit": 1e308}, 422, {"message": {"credit_limit": ["数值太大"]}}),
     ("put", "/api/v1/customer/{c}", {"notes": TOO_LONG_TEXT}, 422, {"message": {"notes": [
         "内容太长:最多 65535 字节(约 21845 个汉字),现有 90000 字节"]}}),
-    ("put", "/api/v1/contact/{contact}", {"customer": {"foo": 1}}, 422, {"message": {"customer": ["应为记录 id(整数)"]}}),
+    ("put", "/api/v1/contact/{contact}", {"customer": {"foo": 1}}, 422,
+     {"message": {"customer": ["应为记录 id(整数)"]}}),
     ("put", "/api/v1/contact/{contact}", {"customer": 99999999999999999999}, 422,
      {"message": {"customer": ["不存在 id 为 99999999999999999999 的客户"]}}),
     ("get", "/api/v1/customer/?q=(((", None, 400, {"message": "参数 q 不是有效的 rison 或 JSON"}),
@@ -89,7 +90,8 @@ API_CASES = [
      {"message": "参数“q”含有不允许的字符 U+0000(控制字符或不可见字符),请删除后重试"}),
     ("put", "/api/v1/customer/_info", {}, 405, {"message": "这个地址不支持此请求方式。"}),
     ("delete", "/api/v1/customer/_info", None, 405, {"message": "这个地址不支持此请求方式。"}),
-    ("put", "/api/v1/order_line/{line}", {"quantity": 99999999999999999999}, 422, {"message": {"quantity": ["数值太大"]}}),
+    ("put", "/api/v1/order_line/{line}", {"quantity": 99999999999999999999}, 422,
+     {"message": {"quantity": ["数值太大"]}}),
     ("get", "/api/v1/customer/?q=(page:9999999999999999999)", None, 400,
      {"message": "page 应为 0 到 10000000 之间的整数"}),
     ("get", "/api/v1/follow_up/_info?q=(add_columns:(owner:(page:9999999999999999999)))", None, 400,
@@ -138,18 +140,21 @@ def test_bad_api_input_gets_a_clear_answer_and_changes_nothing(demo: Any) -> Non
 def test_amounts_are_kept_exactly_on_every_database(demo: Any) -> None:
     api = Api(demo)
     customer = first(demo, "customer")
-    largest = api.post("/api/v1/payment/", json={"number": "AR-MAX", "customer": customer, "amount_due": "9999999999999.99"})
+    largest = api.post("/api/v1/payment/", json={"number": "AR-MAX", "customer": customer,
+                                                 "amount_due": "9999999999999.99"})
     assert largest.status_code == 201, largest.json
     assert api.get(f"/api/v1/payment/{largest.json['id']}").json["result"]["amount_due"] == "9999999999999.99"
-    over = api.post("/api/v1/payment/", json={"number": "AR-OVER", "customer": customer, "amount_due": "10000000000000.00"})
+    over = api.post("/api/v1/payment/", json={"number": "AR-OVER", "customer": customer,
+                                              "amount_due": "10000000000000.00"})
     assert over.status_code == 422 and over.json["message"] == {"amount_due": ["数值太大"]}
 
 
 def test_integer_fields_and_ids_stay_in_their_columns_range(make_app: Any, schema_dir: Any) -> None:
     path = schema_dir / "products.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("      sds: {type: attachment", "      shelf_days: {type: integer, label: 保质期天数}\n"
-                                                                 "      sds: {type: attachment"), encoding="utf-8")
+    path.write_text(text.replace("      sds: {type: attachment",
+                                 "      shelf_days: {type: integer, label: 保质期天数}\n"
+                                 "      sds: {type: attachment"), encoding="utf-8")
     api = Api(make_app(schema_dir=schema_dir))
     huge = api.post("/api/v1/product/", json={"name": "甲醇", "code": "M-1", "shelf_days": 2 ** 31})
     assert huge.status_code == 422
@@ -272,7 +277,7 @@ def test_attachments_take_only_the_file_types_the_field_accepts(demo: Any) -> No
 
 
 def test_accept_lists_the_file_types_of_a_field(make_app: Any, schema_dir: Any) -> None:
-    from crm.spec import SchemaError, load_schema
+    from app.schema import SchemaError, load_schema
     path = schema_dir / "products.yaml"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("      sds: {type: attachment,", "      sds: {type: attachment, accept: [.PDF, svg],"),

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from app.schema import SchemaError, load_schema_text
 from conftest import Api, Browser
-from crm.spec import SchemaError, load_schema_text
 
 BASE = """
 tables:
@@ -175,7 +175,8 @@ def test_a_cascade_through_another_table_recomputes_the_totals_it_touches(make_a
                      for c in ("KEEP", "DROP"))
     order = api.post("/api/v1/order/", json={"number": "SO-9", "customer": customer}).json["id"]
     for product in (kept, dropped, dropped):
-        assert api.post("/api/v1/order_line/", json={"order": order, "product": product, "quantity": "1"}).status_code == 201
+        assert api.post("/api/v1/order_line/",
+                        json={"order": order, "product": product, "quantity": "1"}).status_code == 201
     assert api.get(f"/api/v1/order/{order}").json["result"]["total"] == "30.00"
     assert api.delete(f"/api/v1/product/{dropped}").status_code == 200
     stored = api.get(f"/api/v1/order/{order}").json["result"]
@@ -232,7 +233,8 @@ def test_a_computed_field_cannot_be_written(shop: Any) -> None:
         "“金额”由系统计算（quantity * unit_price），不能写入"]}})
     pk = add_line(shop, ids["o1"], ids["p1"], "2").json["id"]
     put = api.put(f"/api/v1/order/{ids['o1']}", json={"total": "1"})
-    assert put.status_code == 422 and put.json["message"] == {"total": ["“订单金额”由系统计算（sum(order_line.amount)），不能写入"]}
+    assert put.status_code == 422 and put.json["message"] == {"total": [
+        "“订单金额”由系统计算（sum(order_line.amount)），不能写入"]}
     browser = Browser(shop)
     form = browser.get(f"/t/order_line/edit/{pk}").text
     assert 'name="amount"' not in form and "200.00" in form  # shown, read-only
@@ -261,13 +263,13 @@ def test_a_result_too_large_for_its_field_is_refused_with_a_message(shop: Any) -
 
 def test_adding_a_compute_to_a_populated_table_recomputes_every_row(make_app: Any, schema_dir: Path,
                                                                       db_url: str) -> None:
-    from crm.dbsync.sync import plan_changes
+    from app.dbsync.sync import plan_changes
     sales = schema_dir / "sales.yaml"
     computed = sales.read_text(encoding="utf-8")
     plain = computed.replace("        compute: sum(order_line.amount)\n", "")
     sales.write_text(plain, encoding="utf-8")
     app = make_app(schema_dir=schema_dir)
-    from crm.seed import load_demo_data
+    from app.seed import load_demo_data
     load_demo_data(app, scale=0.02)
     with app.app_context():
         engine = app.extensions["crm"].db.engine
@@ -277,14 +279,15 @@ def test_adding_a_compute_to_a_populated_table_recomputes_every_row(make_app: An
         orders = conn.execute(sa.text("SELECT count(*) FROM " + ('"order"' if engine.dialect.name != "mysql"
                                                                  else "`order`"))).scalar()
     sales.write_text(computed, encoding="utf-8")
-    from crm.spec import load_schema
+    from app.schema import load_schema
     plan, _ = plan_changes(db_url, load_schema(schema_dir), schema_dir.parent / "migrations")
     assert plan.text() == f"~ compute order.total — {orders:,} rows recomputed   [safe]"
     app = make_app(schema_dir=schema_dir)
     with app.app_context():
         models = app.extensions["crm"].models
         order, line = models.model("order"), models.model("order_line")
-        sums = sa.select(sa.func.coalesce(sa.func.sum(line.amount), 0)).where(line.order_id == order.id).scalar_subquery()
+        sums = sa.select(sa.func.coalesce(sa.func.sum(line.amount), 0)).where(
+            line.order_id == order.id).scalar_subquery()
         wrong = app.appbuilder.session.execute(sa.select(sa.func.count()).select_from(order).where(
             sa.func.abs(order.total - sums) > Decimal("0.005"))).scalar()
     assert wrong == 0
@@ -308,7 +311,7 @@ def test_a_contact_of_another_customer_is_refused_on_every_surface(shop: Any) ->
 
 
 def test_user_fields_offer_only_active_users_of_their_roles_named_family_name_first(shop: Any) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with shop.app_context():
         add_user(shop.appbuilder, "zhangwei", "sales", "chem-demo-2026", first_name="伟", last_name="张")
         add_user(shop.appbuilder, "chenjing", "rnd", "chem-demo-2026", first_name="静", last_name="陈")

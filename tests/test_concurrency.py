@@ -13,8 +13,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,7 +27,8 @@ THREADS, WRITES = 8, 25
 
 
 def call(base: str, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
-    request = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+    request = urllib.request.Request(base + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json",
                                               **({"Authorization": f"Bearer {token}"} if token else {})})
     try:
@@ -61,7 +63,7 @@ def hammer(base: str, ids: list[int]) -> list[tuple[int, int, Any]]:
 
 
 def check_every_write_landed(app: Any, ids: list[int], results: list[tuple[int, int, Any]]) -> None:
-    from crm.audit.log import AUDIT_TABLE
+    from app.audit.log import AUDIT_TABLE
     failed = [r for r in results if r[1] != 200]
     assert not failed, failed[:5]
     assert all(answer["result"]["short_name"] == f"T{ids.index(pk)}" for pk, _, answer in results)
@@ -91,7 +93,7 @@ def customers(make_app: Any) -> tuple[Any, list[int]]:
 def test_the_threaded_development_server_applies_each_put_to_its_record(customers: Any) -> None:
     from werkzeug.serving import make_server
 
-    from crm.web.transport import PanelRequestHandler
+    from app.web.transport import PanelRequestHandler
     app, ids = customers
     httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=PanelRequestHandler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -118,7 +120,7 @@ def gunicorn(customers: Any, db_url: str, tmp_path: Path) -> Iterator[str]:
            "CRM_INSTANCE_DIR": str(tmp_path / "instance"), "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations"),
            "CRM_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789", "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "2",
-                               "--threads", "8", "--bind", f"127.0.0.1:{port}", "crm.wsgi:app"],
+                               "--threads", "8", "--bind", f"127.0.0.1:{port}", "app.wsgi:app"],
                               env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
+from app.schema import SchemaError
 from conftest import PROJECT_DIR, Api, Browser
-
-from crm.spec import SchemaError
 
 RESERVED = """
 tables:
@@ -42,7 +41,8 @@ tables:
     fields:
       code: {type: string, required: true, unique: true, max_length: 20}
       cas: {type: cas_number, label: CAS号}
-      hazard: {type: multi_choice, options: [{key: toxic, label: 有毒, color: "#f5222d"}, {key: flammable, label: 易燃}]}
+      hazard: {type: multi_choice, options: [{key: toxic, label: 有毒, color: "#f5222d"},
+                                             {key: flammable, label: 易燃}]}
       received: {type: date, default: today}
       score: {type: rating}
 """, encoding="utf-8")
@@ -94,7 +94,7 @@ def test_a_schema_with_mistakes_starts_nothing(make_app: Any, tmp_path: Path, db
 def run_crm(*args: str, schema_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRM_SCHEMA_DIR": str(schema_dir), "CRM_INSTANCE_DIR": str(tmp_path / "inst"),
            "CRM_SECRET_KEY": "k" * 40, "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations")}
-    return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
                           cwd=PROJECT_DIR, timeout=120)
 
 
@@ -155,7 +155,7 @@ def test_a_field_added_to_an_existing_table_appears_and_keeps_the_data(make_app:
 
 
 def test_demo_data_loads_once_into_an_empty_database(app: Any) -> None:
-    from crm.seed import DemoNotEmpty, load_demo_data
+    from app.seed import DemoNotEmpty, load_demo_data
     counts = load_demo_data(app, scale=0.02)
     assert counts["customer"] >= 5 and counts["order_line"] >= counts["order"] > 0
     api = Api(app)

@@ -48,7 +48,7 @@ def test_a_failed_save_from_a_parents_tab_keeps_the_input_and_the_parent(app: An
 
 
 def test_a_sales_user_adds_a_follow_up_from_their_customers_tab(app: Any) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with app.app_context():
         add_user(app.appbuilder, "zhangwei", "sales", PASSWORD, first_name="伟", last_name="张")
     sales = Browser(app, "zhangwei", PASSWORD)
@@ -113,7 +113,8 @@ def test_dates_typed_in_any_common_writing_are_kept(app: Any, browser: Browser, 
 
 
 @pytest.mark.parametrize("typed,message", [
-    ("2026-02-30", "没有这一天：2026年2月30日"), ("15/12/2026", "应为日期，如 2026-12-15、2026/12/15 或 2026年12月15日")])
+    ("2026-02-30", "没有这一天：2026年2月30日"),
+    ("15/12/2026", "应为日期，如 2026-12-15、2026/12/15 或 2026年12月15日")])
 def test_an_impossible_date_is_refused_next_to_its_field(app: Any, browser: Browser, typed: str, message: str) -> None:
     customer = add_customer(browser)
     response = browser.submit(f"/t/follow_up/add?_flt_0_customer={customer}",
@@ -131,7 +132,7 @@ ERROR_PAGES = {
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_error_page_is_the_panels_own_in_the_users_language(make_app: Any, lang: str) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     app = make_app(PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=10_000)
 
     def broken() -> Any:
@@ -165,8 +166,8 @@ def test_every_error_page_is_the_panels_own_in_the_users_language(make_app: Any,
 @pytest.mark.parametrize("lang,words", [("zh-CN", ("未登录", "您的角色不能", "找不到", "必填")),
                                         ("en", ("Not logged in", "Your role may not", "Not found", "required"))])
 def test_api_errors_follow_the_callers_language(app: Any, lang: str, words: tuple[str, ...]) -> None:
+    from app.security.users import add_user
     from conftest import Api
-    from crm.security.users import add_user
     with app.app_context():
         add_user(app.appbuilder, "u_rnd", "rnd", PASSWORD)
     headers = {"Accept-Language": lang}
@@ -180,7 +181,8 @@ def test_api_errors_follow_the_callers_language(app: Any, lang: str, words: tupl
 
 
 def test_the_api_info_gives_labels_help_and_the_true_required(api: Any) -> None:
-    info = {c["name"]: c for c in api.get("/api/v1/customer/_info", headers={"Accept-Language": "en"}).json["add_columns"]}
+    info = {c["name"]: c
+            for c in api.get("/api/v1/customer/_info", headers={"Accept-Language": "en"}).json["add_columns"]}
     assert (info["name"]["label"], info["name"]["required"], info["name"]["description"]) == ("Company", True, "")
     assert info["uscc"]["description"].startswith("The 18-character code") and info["city"]["required"] is False
     assert not any("Project-Id-Version" in str(c) for c in info.values())
@@ -192,7 +194,7 @@ def test_commands_print_nothing_from_flask_appbuilder_and_name_real_roles(db_url
                                                                            monkeypatch: Any, caplog: Any) -> None:
     from click.testing import CliRunner
 
-    from crm.cli import main
+    from app.cli import main
     for name, value in {"CRM_DATABASE_URL": db_url, "CRM_INSTANCE_DIR": str(tmp_path / "instance"),
                         "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations"),
                         "CRM_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789"}.items():
@@ -211,9 +213,10 @@ def test_commands_print_nothing_from_flask_appbuilder_and_name_real_roles(db_url
 
 def test_history_shows_titles_names_labels_and_local_time(app: Any) -> None:
     import datetime as dt
+
+    from app.audit.log import AUDIT_TABLE
+    from app.security.users import add_user
     from conftest import Api
-    from crm.audit.log import AUDIT_TABLE
-    from crm.security.users import add_user
     with app.app_context():
         zhang = add_user(app.appbuilder, "zhangwei", "sales", PASSWORD, first_name="伟", last_name="张").id
     api = Api(app)
@@ -236,7 +239,7 @@ def test_history_shows_titles_names_labels_and_local_time(app: Any) -> None:
 
 
 def test_review_role_and_user_pages_speak_in_labels_and_chinese_verbs(app: Any, browser: Browser) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with app.app_context():
         user = add_user(app.appbuilder, "zhangwei", "sales", PASSWORD, first_name="伟", last_name="张").id
         sales = app.appbuilder.sm.find_role("sales").id

@@ -17,7 +17,7 @@ def crm(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str
     env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_INSTANCE_DIR": str(tmp_path / "instance"),
            "CRM_SCHEMA_DIR": str(PROJECT_DIR / "schema"), "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations")}
     env.pop("CRM_ENCRYPTION_KEYS", None)
-    return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
                           cwd=PROJECT_DIR, timeout=120)
 
 

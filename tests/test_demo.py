@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from crm.demo import build_demo_rows
-from crm.fields.values import validate_value
-from crm.spec import SchemaSpec, load_schema
+from app.demo import build_demo_rows
+from app.fields.values import validate_value
+from app.schema import SchemaSpec, load_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 USERS = [1, 2, 3]
@@ -118,7 +118,7 @@ def test_amounts_add_up(small: dict[str, list[dict]]) -> None:
     for line in small["order_line"]:
         assert line["amount"] == line["quantity"] * line["unit_price"]
         totals[line["order"]] += line["amount"]
-    for order, total in zip(small["order"], totals):
+    for order, total in zip(small["order"], totals, strict=True):
         assert order["total"] == total, order["number"]
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crm.fields.values import COMMON_KEYS, VALUE_TYPES
-from crm.spec import SchemaError, load_schema_text
-from crm.spec.checks import RESERVED_TABLE_PREFIXES
-from crm.spec.parse import ON_DELETE, RESERVED_FIELD_KEYS, TABLE_KEYS, TOP_LEVEL_KEYS
+from app.fields.values import COMMON_KEYS, VALUE_TYPES
+from app.schema import SchemaError, load_schema_text
+from app.schema.checks import RESERVED_TABLE_PREFIXES
+from app.schema.parse import ON_DELETE, RESERVED_FIELD_KEYS, TABLE_KEYS, TOP_LEVEL_KEYS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOC = PROJECT_DIR / "docs" / "schema.md"
@@ -126,7 +126,7 @@ def test_yaml_example_is_valid(line: int, body: str) -> None:
 
 
 def test_every_role_key_and_verb_is_documented() -> None:
-    from crm.spec.roles import GRANT_KEYS, ROLE_KEYS, VERBS
+    from app.schema.roles import GRANT_KEYS, ROLE_KEYS, VERBS
     text = (DOC.parent / "permissions.md").read_text(encoding="utf-8")
     missing = sorted((set(ROLE_KEYS) | set(GRANT_KEYS) | set(VERBS)) - inline_code(text))
     assert not missing, f"not documented in docs/permissions.md: {missing}"

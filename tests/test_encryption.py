@@ -40,7 +40,7 @@ def secret_app(make_app: Any, tmp_path: Path) -> Any:
     folder.mkdir()
     (folder / "s.yaml").write_text(SECRET_SCHEMA, encoding="utf-8")
     app = make_app(schema_dir=folder)
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with app.app_context():
         add_user(app.appbuilder, "clerk", "clerk", PASSWORD)
         add_user(app.appbuilder, "chemist", "chemist", PASSWORD)
@@ -111,7 +111,8 @@ def test_roles_without_reveal_see_masks_everywhere(secret_app: Any) -> None:
     first, _ = add_recipes(secret_app)
     clerk, chemist = Api(secret_app, "clerk", PASSWORD), Api(secret_app, "chemist", PASSWORD)
     masked = clerk.get(f"/api/v1/recipe/{first}").json["result"]
-    assert (masked["formula"], masked["cost"], masked["phone"], masked["code"]) == ("●●●●", "●●●●", "138****5678", "●●●●")
+    assert (masked["formula"], masked["cost"], masked["phone"], masked["code"]) == (
+        "●●●●", "●●●●", "138****5678", "●●●●")
     every = prison.dumps({"columns": ["name", "code", "formula", "cost", "phone"]})
     answers = [clerk.get(f"/api/v1/recipe/?q={every}").text, clerk.get(f"/api/v1/recipe/{first}?q={every}").text,
                clerk.get("/api/v1/recipe/").text, clerk.get("/api/v1/recipe/_info").text]
@@ -123,7 +124,8 @@ def test_roles_without_reveal_see_masks_everywhere(secret_app: Any) -> None:
     assert "138****5678" in answers[-2]
     refused = clerk.put(f"/api/v1/recipe/{first}", json={"formula": "改掉"})
     assert (refused.status_code, refused.json) == (422, {"message": {"formula": ["Unknown field."]}})
-    guess = clerk.get(f"/api/v1/recipe/?q={prison.dumps({'filters': [{'col': 'code', 'opr': 'eq', 'value': 'R-001'}]})}")
+    guess = clerk.get("/api/v1/recipe/?q="
+                      f"{prison.dumps({'filters': [{'col': 'code', 'opr': 'eq', 'value': 'R-001'}]})}")
     assert guess.status_code == 400  # no guessing a masked value through the search
     assert browser.get("/t/recipe/list/?_flt_0_code=R-001").status_code == 400
     shown = chemist.get(f"/api/v1/recipe/{first}").json["result"]
@@ -141,8 +143,9 @@ def test_a_moved_or_altered_ciphertext_is_detected(secret_app: Any) -> None:
     api = Api(secret_app)
     moved = api.get(f"/api/v1/recipe/{second}")
     assert moved.status_code == 500
-    assert moved.json["message"] == (f"加密数据无法解密：recipe.formula#{second}: the stored value does not decrypt — it "
-                                     "was altered, or copied from another record or field。请管理员运行 crm keys check。")
+    assert moved.json["message"] == (f"加密数据无法解密：recipe.formula#{second}: the stored value does not "
+                                     "decrypt — it was altered, or copied from another record or field。"
+                                     "请管理员运行 crm keys check。")
     assert api.get(f"/api/v1/recipe/{first}").json["result"]["formula"] == f"{PLAIN}-0"
     with secret_app.app_context():
         with secret_app.extensions["crm"].db.engine.begin() as conn:
@@ -166,7 +169,7 @@ def test_keys_rotate_moves_every_value_to_the_new_key_and_check_proves_it(secret
     env.pop("CRM_ENCRYPTION_KEYS", None)
 
     def crm(*args: str, **extra: str) -> Any:
-        return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
                               env={**env, **extra}, cwd=Path(__file__).parent.parent, timeout=120)
     old_key = secret_app.extensions["crm"].keyring.primary.id
     key_file = Path(config["CRM_INSTANCE_DIR"]) / "encryption.keys"
@@ -189,7 +192,7 @@ def test_keys_rotate_moves_every_value_to_the_new_key_and_check_proves_it(secret
     assert crm("keys", "rotate").stdout.count("Re-encrypted 0 values") == 1  # nothing left to do
     text = " ".join(str(v) for row in raw_rows(secret_app) for v in row)
     assert f"enc1:{old_key}:" not in text and text.count(f"enc1:{new_key}:") == 8
-    from crm.security.crypto import load_keyring
+    from app.crypto import load_keyring
     reopened = load_keyring(None, Path(config["CRM_INSTANCE_DIR"]), create=False)
     assert [k.id for k in reopened.keys] == [new_key, old_key]
     wrong = crm("keys", "check", CRM_ENCRYPTION_KEYS="A" * 43)
@@ -209,7 +212,8 @@ def test_an_encrypted_attachment_is_stored_encrypted_and_bound_to_its_name(secre
     browser = Browser(secret_app)
     content = f"%PDF {PLAIN} 工艺".encode()
     for pk in (first, second):
-        saved = browser.submit(f"/t/recipe/edit/{pk}", {"name": f"配方{pk}", "sheet": (io.BytesIO(content), "工艺单.pdf")},
+        saved = browser.submit(f"/t/recipe/edit/{pk}",
+                               {"name": f"配方{pk}", "sheet": (io.BytesIO(content), "工艺单.pdf")},
                                content_type="multipart/form-data")
         assert saved.status_code == 302, saved.text
     uploads = Path(secret_app.config["UPLOAD_FOLDER"])
@@ -252,11 +256,12 @@ def test_rotation_encrypts_files_stored_before_the_field_was_encrypted(secret_ap
     env.pop("CRM_ENCRYPTION_KEYS", None)
 
     def crm(*args: str) -> Any:
-        return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
                               cwd=Path(__file__).parent.parent, timeout=120)
     before = crm("keys", "check")
     assert before.returncode == 1
-    assert f"recipe.sheet#{first} (old__旧工艺单.pdf): file:old__旧工艺单.pdf: the file is not encrypted" in before.stderr
+    assert (f"recipe.sheet#{first} (old__旧工艺单.pdf): file:old__旧工艺单.pdf: the file is not encrypted"
+            in before.stderr)
     rotated = crm("keys", "rotate")
     assert rotated.returncode == 0, rotated.stderr
     assert b"old plain sheet" not in (uploads / "old__旧工艺单.pdf").read_bytes()
@@ -267,7 +272,7 @@ def test_rotation_encrypts_files_stored_before_the_field_was_encrypted(secret_ap
 
 
 def raw_audit(app: Any) -> list[dict[str, Any]]:
-    from crm.audit.log import AUDIT_TABLE
+    from app.audit.log import AUDIT_TABLE
     with app.app_context(), app.extensions["crm"].db.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(AUDIT_TABLE).order_by(AUDIT_TABLE.c.id))]
 
@@ -304,7 +309,7 @@ def test_processes_starting_together_share_one_new_key_and_a_loose_key_file_is_r
     import os
     import threading
 
-    from crm.security.crypto import KeyProblem, load_keyring
+    from app.crypto import KeyProblem, load_keyring
     found: list[str] = []
     threads = [threading.Thread(target=lambda: found.append(load_keyring(None, tmp_path, create=True).primary.id))
                for _ in range(8)]

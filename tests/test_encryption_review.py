@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.audit.log import AUDIT_TABLE
 from conftest import Api, Browser
-from crm.audit.log import AUDIT_TABLE
 from test_encryption import PLAIN, add_recipes, raw_audit, secret_app  # noqa: F401
 
 
@@ -77,8 +77,8 @@ def test_default_of_an_encrypted_field_is_not_stored_in_plain_text(make_app: Any
 # --- key rotation -----------------------------------------------------------------------------
 
 def test_rotation_keeps_the_keys_of_the_audit_logs_sealed_values(secret_app: Any) -> None:  # noqa: F811
-    from crm.security.crypto import Keyring, new_key
-    from crm.security.keys import check_values, rotate_values
+    from app.crypto import Keyring, new_key
+    from app.security.keys import check_values, rotate_values
     add_recipes(secret_app)
     state = secret_app.extensions["crm"]
     old = state.keyring.primary
@@ -94,8 +94,8 @@ def test_rotation_keeps_the_keys_of_the_audit_logs_sealed_values(secret_app: Any
 
 def test_rotation_does_not_overwrite_a_value_changed_meanwhile(secret_app: Any, make_app: Any,  # noqa: F811
                                                                monkeypatch: Any) -> None:
-    import crm.security.keys as keys
-    from crm.security.crypto import new_key
+    import app.security.keys as keys
+    from app.crypto import new_key
     first, _ = add_recipes(secret_app)
     old = secret_app.extensions["crm"].keyring.primary
     app = make_app(schema_dir=secret_app.config["CRM_SCHEMA_DIR"],  # restarted after `crm keys new`
@@ -104,7 +104,8 @@ def test_rotation_does_not_overwrite_a_value_changed_meanwhile(secret_app: Any, 
     real_seal, done = keys.seal, []
 
     def seal_while_a_user_saves(*args: Any) -> Any:
-        if not done and args[2].key == "formula":  # a user saves the formula after rotation read it, before rotation writes it
+        # a user saves the formula after rotation read it, before rotation writes it
+        if not done and args[2].key == "formula":
             done.append(api.put(f"/api/v1/recipe/{first}", json={"formula": "SAVED-DURING-ROTATION"}).status_code)
         return real_seal(*args)
     monkeypatch.setattr(keys, "seal", seal_while_a_user_saves)
@@ -158,9 +159,9 @@ tables:
 
 
 def test_backup_round_trip_with_cycles_and_next_inserts(make_app: Any, tmp_path: Path) -> None:
+    from app.backup.jobs import scratch_database
+    from app.factory import create_app
     from test_backup import cli, keys_of, table_sums
-    from crm.backup.jobs import scratch_database
-    from crm.app import create_app
     app = one_schema(make_app, tmp_path, CYCLE_SCHEMA, "cycle")
     api = Api(app)
     first = api.post("/api/v1/plant/", json={"name": "一厂", "active": True, "capacity": "1.250",
@@ -191,16 +192,18 @@ def test_backup_round_trip_with_cycles_and_next_inserts(make_app: Any, tmp_path:
             assert shown["secret"] == "CYCLE-SECRET" and shown["active"] is True and shown["capacity"] == "1.250"
             added = again.post("/api/v1/plant/", json={"name": "三厂", "parent": second})
             assert added.status_code == 201, added.json
-            from crm.security.users import add_user
+            from app.security.users import add_user
             with restored.app_context():
                 engine = restored.extensions["crm"].db.engine
                 if engine.dialect.name != "sqlite" and engine.dialect.supports_sequences:
                     with engine.connect() as conn:  # FAB's tables take their ids from sequences (MariaDB too)
                         for table in ("ab_user", "ab_role", "ab_permission_view", "ab_view_menu"):
                             highest = conn.execute(sa.text(f"SELECT MAX(id) FROM {table}")).scalar()
-                            following = conn.execute(sa.text(f"SELECT NEXTVAL({table}_id_seq)" if engine.dialect.name
-                                                             != "postgresql" else f"SELECT nextval('{table}_id_seq')")).scalar()
-                            assert following > highest, f"{table}: the next id {following} is already taken (max {highest})"
+                            following = conn.execute(sa.text(
+                                f"SELECT NEXTVAL({table}_id_seq)" if engine.dialect.name != "postgresql"
+                                else f"SELECT nextval('{table}_id_seq')")).scalar()
+                            assert following > highest, (f"{table}: the next id {following} is already taken "
+                                                         f"(max {highest})")
                 add_user(restored.appbuilder, "newbie", "admin", "fresh-start-2026")
         finally:
             with restored.app_context():
@@ -210,7 +213,8 @@ def test_backup_round_trip_with_cycles_and_next_inserts(make_app: Any, tmp_path:
 
 def test_keys_check_detects_a_swapped_blind_index(secret_app: Any) -> None:  # noqa: F811
     import prison
-    from crm.security.keys import check_values
+
+    from app.security.keys import check_values
     first, second = add_recipes(secret_app)
     state = secret_app.extensions["crm"]
     with secret_app.app_context(), state.db.engine.begin() as conn:

@@ -4,12 +4,13 @@ is half-written and no raw SQL is shown."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-import crm.dbsync
+import app.dbsync as dbsync_package
 from conftest import Api, Browser
 
 BUSY = "数据库忙，请稍后重试；未保存，您填写的内容仍在"
@@ -104,7 +105,7 @@ def row_held(app: Any, pk: int, monkeypatch: Any) -> Iterator[Callable[[Any], No
     engine = sa.create_engine(url)
     holder = engine.connect()
     if kind == "sqlite":
-        monkeypatch.setattr(crm.dbsync, "SQLITE_BUSY_MS", 300)
+        monkeypatch.setattr(dbsync_package, "SQLITE_BUSY_MS", 300)
         holder.connection.driver_connection.isolation_level = None
         holder.exec_driver_sql("BEGIN IMMEDIATE")
         setup = execute()
@@ -139,7 +140,7 @@ def test_a_locked_record_is_busy_not_lost(app: Any, monkeypatch: Any) -> None:
 def test_a_full_disk_is_said_and_nothing_is_half_written(app: Any) -> None:
     """A full disk is simulated with SQLite's max_page_count; the servers' own messages (PostgreSQL's
     "could not extend file … No space left on device", MariaDB's "The table … is full") are matched
-    by the same words in crm.web.errors."""
+    by the same words in app.web.errors."""
     api, browser = Api(app), Browser(app)
     with app.app_context():
         pages = app.extensions["crm"].db.session.execute(sa.text("PRAGMA page_count")).scalar()

@@ -12,10 +12,9 @@ import prison
 import pytest
 import sqlalchemy as sa
 
+from app.models.encryption import seal
+from app.schema import load_schema, naming
 from conftest import Api, Browser
-from crm.models import naming
-from crm.models.encryption import seal
-from crm.spec import load_schema
 
 DEFAULT = load_schema(Path(__file__).resolve().parent.parent / "schema")
 PASSWORD = "role-pass-123"
@@ -54,8 +53,8 @@ def hidden_somewhere() -> list[tuple[Any, Any]]:
 @pytest.fixture
 def marked(app: Any) -> Any:
     """Demo data with a marker in every row of every field a role hides, and a user per role."""
-    from crm.security.users import add_user
-    from crm.seed import load_demo_data
+    from app.security.users import add_user
+    from app.seed import load_demo_data
     load_demo_data(app, scale=0.02)
     with app.app_context():
         models = app.extensions["crm"].models
@@ -87,8 +86,8 @@ def clients(app: Any, role: str) -> tuple[Api, Browser]:
 def test_the_default_roles_hide_formulas_from_everyone_but_rnd() -> None:
     hidden = {(t.key, f.key) for t, f in hidden_somewhere()}
     assert {("product", "formula"), ("product", "process_notes")} <= hidden
-    assert [r for r in DEFAULT.roles if grant(r, "product") and "formula" in expected_shown(r, DEFAULT.table("product"))] \
-        == ["rnd"]
+    assert [r for r in DEFAULT.roles
+            if grant(r, "product") and "formula" in expected_shown(r, DEFAULT.table("product"))] == ["rnd"]
 
 
 def surfaces(api: Api, browser: Browser, role: str, table: Any) -> dict[str, Any]:
@@ -109,7 +108,7 @@ def surfaces(api: Api, browser: Browser, role: str, table: Any) -> dict[str, Any
             urls.append(f"/t/{key}/edit/{pk}")
     if "create" in g.can:
         urls.append(f"/t/{key}/add")
-    for child, link in DEFAULT.children_of(key):  # a parent's page lists its children
+    for child, _link in DEFAULT.children_of(key):  # a parent's page lists its children
         if child in readable(role):
             child_ids = [r["id"] for r in api.get(f"/api/v1/{child.key}/").json["result"]][:2]
             urls += [f"/t/{child.key}/show/{pk}" for pk in child_ids]
@@ -240,7 +239,7 @@ roles:
 @pytest.fixture
 def lab_app(make_app: Any, tmp_path: Path) -> Any:
     """A two-table schema whose roles hide a searched field, an attachment and a link, with rows."""
-    from crm.security.users import add_user
+    from app.security.users import add_user
     schema = tmp_path / "lab-schema"
     schema.mkdir()
     (schema / "lab.yaml").write_text(LAB, encoding="utf-8")
@@ -266,7 +265,7 @@ def lab_app(make_app: Any, tmp_path: Path) -> Any:
 
 
 def _load_lab() -> Any:
-    from crm.spec import load_schema_text
+    from app.schema import load_schema_text
     return load_schema_text({"lab.yaml": LAB})
 
 
@@ -321,7 +320,7 @@ def test_two_roles_see_the_union_of_their_fields(lab_app: Any) -> None:
 
 
 def test_field_rule_mistakes_are_reported() -> None:
-    from crm.spec import SchemaError, load_schema_text
+    from app.schema import SchemaError, load_schema_text
     roles = ("roles:\n"
              "  clerk:\n"
              "    tables:\n"

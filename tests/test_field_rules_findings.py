@@ -16,7 +16,7 @@ PW = "review-pass-123"
 
 @pytest.fixture
 def demo(app: Any) -> Any:
-    from crm.seed import load_demo_data
+    from app.seed import load_demo_data
     load_demo_data(app, scale=0.05)
     return app
 
@@ -63,7 +63,7 @@ roles:
 
 @pytest.fixture
 def empty_app(make_app: Any, tmp_path: Path) -> Any:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     folder = tmp_path / "empty-schema"
     folder.mkdir()
     (folder / "lab.yaml").write_text(EMPTY, encoding="utf-8")
@@ -115,8 +115,8 @@ ROLES_EXTRA = """
 
 
 def test_one_roles_fields_never_show_on_another_roles_rows(make_app: Any, schema_dir: Path) -> None:
-    from crm.security.users import add_user
-    from crm.seed import load_demo_data
+    from app.security.users import add_user
+    from app.seed import load_demo_data
     roles = schema_dir / "roles.yaml"
     roles.write_text(roles.read_text(encoding="utf-8") + ROLES_EXTRA, encoding="utf-8")
     app = make_app(schema_dir=schema_dir)
@@ -141,7 +141,7 @@ ORDERED = EMPTY.replace("    title: code\n", "    title: code\n    order_by: haz
 
 
 def test_the_default_order_never_follows_a_hidden_field(make_app: Any, tmp_path: Path) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     folder = tmp_path / "ordered"
     folder.mkdir()
     (folder / "lab.yaml").write_text(ORDERED, encoding="utf-8")

@@ -20,7 +20,8 @@ def test_every_inline_script_carries_the_nonce_of_its_policy(app: Any, browser: 
         assert page.status_code == 200, url
         policy = page.headers["Content-Security-Policy"]
         nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
-        assert "script-src 'self' 'nonce-" in policy and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+        assert ("script-src 'self' 'nonce-" in policy
+                and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0])
         scripts = re.findall(r"<script\b([^>]*)>", page.text)
         assert scripts, url
         for attributes in scripts:
@@ -41,7 +42,7 @@ def test_nothing_behind_a_login_is_cached(app: Any, browser: Browser, api: Api) 
 def test_the_development_server_does_not_name_its_versions(app: Any) -> None:
     from werkzeug.serving import make_server
 
-    from crm.web.transport import PanelRequestHandler
+    from app.web.transport import PanelRequestHandler
     httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=PanelRequestHandler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.spec import SchemaError, load_schema, load_schema_text
+from app.schema import SchemaError, load_schema, load_schema_text
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TABLE = "tables:\n  t:\n    fields:\n      name: {type: string}\n"
@@ -30,7 +30,7 @@ def check_in_a_bounded_process(schema_dir: Path) -> subprocess.CompletedProcess[
         import resource, runpy, sys
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         sys.argv = ["crm", "schema", "check"]
-        runpy.run_module("crm.cli", run_name="__main__")
+        runpy.run_module("app.cli", run_name="__main__")
     """)
     env = {**os.environ, "CRM_SCHEMA_DIR": str(schema_dir)}
     return subprocess.run([sys.executable, "-c", limit], capture_output=True, text=True, timeout=60, env=env,

@@ -1,12 +1,13 @@
 """Flask-AppBuilder's own texts follow the chosen language: Chinese by default, English after /lang/en.
 
-Our catalog (crm/translations/zh) fills what FAB's zh catalog misses, and the overrides in
-crm/templates/appbuilder/ make FAB's hard-coded modal buttons translatable.
+Our catalog (app/translations/zh) fills what FAB's zh catalog misses, and the overrides in
+app/templates/appbuilder/ make FAB's hard-coded modal buttons translatable.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -156,8 +157,8 @@ ENGLISH_SCREENS = {
     "/roles/list/": ("List Roles", "Copy Role", ">Actions<"),
     "/users/userinfo/": ("Your user information", "Personal Info", "Reset my password", ">Back<"),
 }
-CHINESE_UI = ("没有找到记录", "记录数", "添加筛选条件", ">搜索<", "确定要删除", ">取消<", ">确定<", ">返回<", ">保存<", ">详情<",
-              "用户列表", "角色列表", "用户组列表", "退出登录", "新增记录")
+CHINESE_UI = ("没有找到记录", "记录数", "添加筛选条件", ">搜索<", "确定要删除", ">取消<", ">确定<", ">返回<", ">保存<",
+              ">详情<", "用户列表", "角色列表", "用户组列表", "退出登录", "新增记录")
 
 
 @pytest.mark.parametrize("url", list(ENGLISH_SCREENS))

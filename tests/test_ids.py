@@ -8,10 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.audit.log import Entry, append
+from app.dbsync.sync import sync_schema
+from app.schema import load_schema_text
 from conftest import Api, Browser
-from crm.audit.log import Entry, append
-from crm.dbsync.sync import sync_schema
-from crm.spec import load_schema_text
 
 
 def test_a_new_record_never_takes_a_deleted_records_id_or_history(app: Any, api: Api) -> None:
@@ -67,7 +67,8 @@ def test_tables_made_before_autoincrement_are_rebuilt_and_count_on_after_the_aud
         if sqlite:  # as the tables were made before: without AUTOINCREMENT
             conn.execute(sa.text("CREATE TABLE supplier (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255))"))
             conn.execute(sa.text("CREATE TABLE product (id INTEGER NOT NULL PRIMARY KEY, code VARCHAR(20), "
-                                 "supplier_id INTEGER CONSTRAINT fk_product_supplier REFERENCES supplier (id) ON DELETE RESTRICT)"))
+                                 "supplier_id INTEGER CONSTRAINT fk_product_supplier REFERENCES supplier (id) "
+                                 "ON DELETE RESTRICT)"))
             conn.execute(sa.text("CREATE UNIQUE INDEX uq_product_code ON product (code)"))
             conn.execute(sa.text("CREATE INDEX ix_product_supplier ON product (supplier_id)"))
     if not sqlite:
@@ -76,7 +77,7 @@ def test_tables_made_before_autoincrement_are_rebuilt_and_count_on_after_the_aud
         conn.execute(sa.text("INSERT INTO supplier (name) VALUES ('甲供应商')"))
         conn.execute(sa.text("INSERT INTO product (code, supplier_id) VALUES ('P-1', 1), ('P-2', 1), ('P-3', NULL)"))
     # product 9 existed once: created and deleted, only the audit log remembers it
-    from crm.audit.log import ensure_audit_tables
+    from app.audit.log import ensure_audit_tables
     with engine.begin() as conn:
         ensure_audit_tables(conn)
         append(conn, [Entry("create", "product", 9, {"code": "P-9"}), Entry("delete", "product", 9)])
@@ -116,13 +117,13 @@ def test_tables_made_before_autoincrement_are_rebuilt_and_count_on_after_the_aud
 
 def test_a_table_made_again_counts_on_after_its_audited_ids(db_url: str, tmp_path: Path) -> None:
     """A retired table dropped and then declared again starts after the ids its old rows had."""
-    from crm.dbsync.sync import drop_retired
+    from app.dbsync.sync import drop_retired
     text = OLD_STYLE
     without = OLD_STYLE.split("  supplier:\n")[0].replace("      supplier: {type: link, to: supplier}\n", "")
     sync_schema(db_url, load_schema_text({"schema.yaml": text}), None)
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
-        from crm.audit.log import ensure_audit_tables
+        from app.audit.log import ensure_audit_tables
         ensure_audit_tables(conn)
         conn.execute(sa.text("INSERT INTO supplier (name) VALUES ('一'), ('二'), ('三')"))
         append(conn, [Entry("create", "supplier", n, {"name": str(n)}) for n in (1, 2, 3)])
@@ -168,7 +169,7 @@ def test_a_rebuilt_table_keeps_counting_after_its_deleted_ids(make_app: Any, tmp
 
 
 def test_a_restored_backup_never_gives_a_deleted_records_id(app: Any, api: Api, tmp_path: Path) -> None:
-    from crm.backup.jobs import make_backup, restore_backup, scratch_database
+    from app.backup.jobs import make_backup, restore_backup, scratch_database
     api.post("/api/v1/customer/", json={"name": "留下化工"})
     gone = api.post("/api/v1/customer/", json={"name": "被删化工"}).json["id"]
     assert api.delete(f"/api/v1/customer/{gone}").status_code == 200

@@ -94,7 +94,7 @@ def test_a_row_someone_changed_meanwhile_is_not_overwritten(catalogue: Any) -> N
 
 
 def test_rows_follow_the_users_verbs_and_reach(make_app: Any, schema_dir: Path) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     roles = schema_dir / "roles.yaml"
     roles.write_text(roles.read_text(encoding="utf-8").replace(
         "order_line: {can: [read, create, update, delete], rows: {own: order.salesperson}}",
@@ -119,14 +119,15 @@ def test_rows_follow_the_users_verbs_and_reach(make_app: Any, schema_dir: Path) 
                                                        "order_line-0-quantity": "1", "order_line-0-_delete": "1"})
     assert removed.status_code == 200 and "您的角色不能删除订单明细" in removed.text
     stolen = sales.submit(f"/t/order/edit/{order}", {**base, "order_line-0-id": str(foreign),
-                                                      "order_line-0-product": str(product), "order_line-0-quantity": "7"})
+                                                      "order_line-0-product": str(product),
+                                                      "order_line-0-quantity": "7"})
     assert stolen.status_code == 200 and "这一行已被他人删除或不在您可见的范围内" in stolen.text
     assert api.get(f"/api/v1/order_line/{foreign}").json["result"]["quantity"] == "1.000"
     assert api.get(f"/api/v1/order_line/{line}").status_code == 200
 
 
 def test_a_pick_never_fills_in_a_value_the_user_may_not_see(make_app: Any, schema_dir: Path) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     roles = schema_dir / "roles.yaml"
     roles.write_text(roles.read_text(encoding="utf-8").replace(
         "      product:    {can: [read], hide: [formula, process_notes]}\n\n  sales_manager:",

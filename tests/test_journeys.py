@@ -9,16 +9,17 @@ from __future__ import annotations
 import datetime
 import os
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from app.fields.values import uscc_check_char
 from conftest import PROJECT_DIR, database_kind
-from crm.fields.values import uscc_check_char
 from test_browser import logged_in_page
 
 pytestmark = pytest.mark.sqlite_only
@@ -34,7 +35,7 @@ def viewport(request: Any) -> str:
 
 @pytest.fixture
 def demo(app: Any) -> Any:
-    from crm.seed import load_demo_data
+    from app.seed import load_demo_data
     load_demo_data(app, scale=0.02)
     return app
 
@@ -150,13 +151,13 @@ def test_a_salespersons_day(chromium: Any, site: str, demo: Any, viewport: str) 
     page.fill("#number", "SO-2026-9001")
     me.pick("customer", "星火新材料", "苏州星火新材料科技有限公司")
     me.pick("contact", "", "吴倩")
-    for n, ((name, price), quantity) in enumerate(zip(catalogue, ("2", "1.5", "10"))):
+    for n, ((name, price), quantity) in enumerate(zip(catalogue, ("2", "1.5", "10"), strict=True)):
         if n:
             page.click(".crm-inline-add")
         me.pick(f"order_line-{n}-product", name[:2], name)
         assert page.input_value(f"[name='order_line-{n}-unit_price']") == f"{price:.2f}"
         page.fill(f"[name='order_line-{n}-quantity']", quantity)
-    expected = sum((Decimal(q) * p for (_, p), q in zip(catalogue, ("2", "1.5", "10"))), Decimal(0))
+    expected = sum((Decimal(q) * p for (_, p), q in zip(catalogue, ("2", "1.5", "10"), strict=True)), Decimal(0))
     assert f"{expected:,.2f}" in page.inner_text(".crm-inline-totals")
     me.shot("order-with-lines")
     me.save("**/t/order/show/**")
@@ -272,7 +273,8 @@ def test_an_admin_adds_a_field_in_the_yaml_and_uses_it(chromium: Any, make_app: 
         page.click("button[type=submit]")
         page.wait_for_url("**/t/customer/show/**")
         page.goto("/t/customer/list/")
-        assert "客户微信群" in page.inner_text("table.table-bordered thead") and "常州新材料-采购群" in page.inner_text("table.table-bordered")
+        assert ("客户微信群" in page.inner_text("table.table-bordered thead")
+                and "常州新材料-采购群" in page.inner_text("table.table-bordered"))
         assert page.locator("#filter_form a.filter[name='wechat_group']").count() == 1  # offered as a filter
         page.goto("/t/customer/list/?_flt_0_wechat_group=" + "常州")  # starts with
         assert "常州新材料有限公司" in page.inner_text("table.table-bordered")

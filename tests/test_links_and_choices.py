@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.security.gate import pick_condition, picks_only_self, role_keys
+from app.seed import DEMO_PASSWORD, load_demo_data
 from conftest import ADMIN_PASSWORD, Api, Browser
-from crm.security.gate import pick_condition, picks_only_self, role_keys
-from crm.seed import DEMO_PASSWORD, load_demo_data
 
 PASSWORD = "role-pass-123"
 
@@ -23,7 +23,7 @@ PASSWORD = "role-pass-123"
 @pytest.fixture
 def demo(app: Any) -> Any:
     """The default app with a little demo data and one user per default role."""
-    from crm.security.users import add_user
+    from app.security.users import add_user
     load_demo_data(app, scale=0.02)
     with app.app_context():
         for role in app.extensions["crm"].schema.roles:
@@ -216,7 +216,8 @@ def test_every_option_list_on_every_surface_is_what_the_gate_reaches(demo: Any) 
 def test_info_no_longer_lists_every_customer_to_a_salesperson(demo: Any) -> None:
     """The penetration test's request, word for word."""
     sales = Api(demo, "zhangwei", DEMO_PASSWORD)
-    answer = sales.get("/api/v1/follow_up/_info?q=(keys:!(edit_columns),edit_columns:(customer:(page:0,page_size:500)))")
+    answer = sales.get("/api/v1/follow_up/_info"
+                       "?q=(keys:!(edit_columns),edit_columns:(customer:(page:0,page_size:500)))")
     field = next(f for f in answer.json["edit_columns"] if f["name"] == "customer")
     owner = user_id(demo, "zhangwei")
     assert field["count"] == scalar(demo, "SELECT count(*) FROM customer WHERE owner_id = :u", u=owner)

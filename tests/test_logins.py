@@ -22,7 +22,7 @@ LOCKED = "登录失败次数过多，账户已临时锁定，请 15 分钟后再
 @pytest.fixture
 def lisi(app: Any) -> Any:
     """The default app with one salesperson, lisi."""
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with app.app_context():
         add_user(app.appbuilder, "lisi", "sales", PASSWORD)
     return app
@@ -34,7 +34,7 @@ def api_login(app: Any, username: str, password: str, address: str = "127.0.0.1"
 
 
 def audit_actions(app: Any, username: str) -> list[str]:
-    from crm.audit.log import AUDIT_TABLE
+    from app.audit.log import AUDIT_TABLE
     with app.app_context():
         rows = app.appbuilder.session.execute(sa.select(AUDIT_TABLE.c.action).where(
             AUDIT_TABLE.c.username == username).order_by(AUDIT_TABLE.c.id))
@@ -152,7 +152,7 @@ def run_crm(app_dir: Path, db_url: str, *args: str) -> subprocess.CompletedProce
     env = {**os.environ, "CRM_DATABASE_URL": db_url, "CRM_SCHEMA_DIR": str(PROJECT_DIR / "schema"),
            "CRM_SECRET_KEY": "k" * 40, "CRM_INSTANCE_DIR": str(app_dir / "instance"),
            "CRM_MIGRATIONS_DIR": str(app_dir / "migrations"), "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
                           cwd=PROJECT_DIR, timeout=120)
 
 
@@ -183,7 +183,7 @@ def test_the_command_line_unlocks_and_applies_the_policy(lisi: Any, db_url: str,
 
 def test_a_weak_first_admin_password_stops_the_start_with_one_line(db_url: str, tmp_path: Path) -> None:
     env_password = {"CRM_ADMIN_PASSWORD": "admin12345"}
-    done = subprocess.run([sys.executable, "-m", "crm.cli", "init"], capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "-m", "app.cli", "init"], capture_output=True, text=True, timeout=120,
                           cwd=PROJECT_DIR, env={**os.environ, "CRM_DATABASE_URL": db_url, "CRM_SECRET_KEY": "k" * 40,
                                                 "CRM_SCHEMA_DIR": str(PROJECT_DIR / "schema"),
                                                 "CRM_INSTANCE_DIR": str(tmp_path / "instance"),
@@ -311,7 +311,7 @@ def test_every_spelling_of_a_locked_account_stays_locked(lisi: Any) -> None:
 
 def test_a_deleted_accounts_logins_do_not_pass_to_the_next_account(lisi: Any) -> None:
     """SQLite gives a new user the id of a deleted one: the old cookie and tokens must not follow it."""
-    from crm.security.users import add_user
+    from app.security.users import add_user
     old = Browser(lisi, "lisi", PASSWORD)
     cookie = old.client.get_cookie("session").value
     token = api_login(lisi, "lisi", PASSWORD, refresh=True).json

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from conftest import Api, Browser, csrf_token
 
-CHANGED_MEANWHILE = ("未保存：您打开此记录后，{who} 修改并保存了它（改动见下）。您填写的内容仍在表单中；核对后再次保存，"
-                     "将以您填写的为准。")
+CHANGED_MEANWHILE = ("未保存：您打开此记录后，{who} 修改并保存了它（改动见下）。"
+                     "您填写的内容仍在表单中；核对后再次保存，将以您填写的为准。")
 
 
 def stored(app: Any, pk: int) -> dict[str, Any]:
@@ -204,15 +204,16 @@ tables:
 def database_with_a_row_version_field(url: str) -> None:
     """Make the database a panel made before `row_version` was reserved: a string field of that name
     holding the user's data, and no version column."""
-    from crm.dbsync.lock import locked_connection
-    from crm.dbsync.state import load_state, save_state
-    from crm.dbsync.sync import sync_schema
-    from crm.spec import load_schema_text
+    from app.dbsync.lock import locked_connection
+    from app.dbsync.state import load_state, save_state
+    from app.dbsync.sync import sync_schema
+    from app.schema import load_schema_text
     sync_schema(url, load_schema_text({"s.yaml": LEGACY}), None)
     with locked_connection(url) as conn:
         quote = conn.dialect.identifier_preparer.quote
         conn.execute(sa.text(f"ALTER TABLE {quote('gadget')} DROP COLUMN {quote('row_version')}"))
-        conn.execute(sa.text(f"ALTER TABLE {quote('gadget')} RENAME COLUMN {quote('legacy')} TO {quote('row_version')}"))
+        conn.execute(sa.text(f"ALTER TABLE {quote('gadget')} "
+                             f"RENAME COLUMN {quote('legacy')} TO {quote('row_version')}"))
         conn.execute(sa.text("INSERT INTO gadget (name, row_version) VALUES ('g', 'v2.1-beta')"))
         state = load_state(conn)
         state["gadget"].fields["row_version"] = {**state["gadget"].fields.pop("legacy"), "key": "row_version",
@@ -221,8 +222,8 @@ def database_with_a_row_version_field(url: str) -> None:
 
 
 def test_a_field_once_named_row_version_keeps_its_data_and_the_table_gets_a_version(db_url: str) -> None:
-    from crm.dbsync.sync import sync_schema
-    from crm.spec import load_schema_text
+    from app.dbsync.sync import sync_schema
+    from app.schema import load_schema_text
     database_with_a_row_version_field(db_url)
     renamed = LEGACY.replace("legacy: {type: string}", "model_version: {type: string, renamed_from: row_version}")
 
@@ -239,8 +240,8 @@ def test_a_field_once_named_row_version_keeps_its_data_and_the_table_gets_a_vers
 
 
 def test_a_retired_field_once_named_row_version_is_moved_aside_not_taken_as_the_version(db_url: str) -> None:
-    from crm.dbsync.sync import sync_schema
-    from crm.spec import load_schema_text
+    from app.dbsync.sync import sync_schema
+    from app.schema import load_schema_text
     database_with_a_row_version_field(db_url)
     without = LEGACY.replace("      legacy: {type: string}\n", "")
 

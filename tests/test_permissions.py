@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.schema import SchemaError, load_schema, load_schema_text
 from conftest import Api, Browser
-from crm.spec import SchemaError, load_schema, load_schema_text
 
 DEFAULT = load_schema(Path(__file__).resolve().parent.parent / "schema")
 TABLE_VERBS = ("read", "create", "update", "delete")
@@ -65,8 +65,8 @@ def test_the_default_roles_are_valid() -> None:
 @pytest.fixture
 def loaded(app: Any) -> Any:
     """The default app with a little demo data (owned by the demo sales users) and a user per role."""
-    from crm.security.users import add_user
-    from crm.seed import load_demo_data
+    from app.security.users import add_user
+    from app.seed import load_demo_data
     load_demo_data(app, scale=0.02)
     with app.app_context():
         for role in DEFAULT.roles:
@@ -95,10 +95,10 @@ def test_every_role_every_table_every_verb_through_the_api(loaded: Any) -> None:
         for table in DEFAULT.tables:
             can = grants[table.key].can if table.key in grants else ()
             pk = first_id(loaded, table.key)
-            calls = {"read": lambda: api.get(f"/api/v1/{table.key}/"),
-                     "create": lambda: api.post(f"/api/v1/{table.key}/", json={}),
-                     "update": lambda: api.put(f"/api/v1/{table.key}/{pk}", json={}),
-                     "delete": lambda: api.delete(f"/api/v1/{table.key}/{10 ** 9}")}
+            calls = {"read": lambda api=api, table=table: api.get(f"/api/v1/{table.key}/"),
+                     "create": lambda api=api, table=table: api.post(f"/api/v1/{table.key}/", json={}),
+                     "update": lambda api=api, table=table, pk=pk: api.put(f"/api/v1/{table.key}/{pk}", json={}),
+                     "delete": lambda api=api, table=table: api.delete(f"/api/v1/{table.key}/{10 ** 9}")}
             for verb in TABLE_VERBS:
                 status = calls[verb]().status_code
                 if status not in expected_api_status(verb in can, verb):
@@ -158,7 +158,7 @@ def test_sales_reach_only_their_own_rows_everywhere(loaded: Any) -> None:
 
 
 def test_changing_a_role_in_the_yaml_changes_the_rights(make_app: Any, schema_dir: Path) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     app = make_app(schema_dir=schema_dir)
     with app.app_context():
         add_user(app.appbuilder, "cj", "finance", PASSWORD)
@@ -230,7 +230,7 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
            "CRM_ADMIN_PASSWORD": "test-root-pass-2026"}
 
     def crm(*args: str) -> Any:
-        done = subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+        done = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
                               cwd=Path(__file__).parent.parent, timeout=120)
         assert done.returncode == 0, done.stderr
         return done
@@ -259,7 +259,7 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
     crm("permissions", "review", "-o", str(tmp_path / "review.pdf"))
     words = pdf_text((tmp_path / "review.pdf").read_bytes())
     assert "no change since the previous review" in words and "lisi" in words and "wangwu" in words
-    refused = subprocess.run([sys.executable, "-m", "crm.cli", "permissions", "review", "-o", "review.docx"],
+    refused = subprocess.run([sys.executable, "-m", "app.cli", "permissions", "review", "-o", "review.docx"],
                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert (refused.returncode, refused.stderr) == (2, "Error: -o review.docx: write a .pdf, .csv or .txt file\n")
 
@@ -298,7 +298,7 @@ def test_a_link_preset_in_the_url_must_be_reachable(loaded: Any) -> None:
 
 
 def test_one_roles_rows_never_combine_with_another_roles_verb(loaded: Any) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     with loaded.app_context():
         sm = loaded.appbuilder.sm
         user = add_user(loaded.appbuilder, "both", "sales", PASSWORD)
@@ -315,7 +315,7 @@ def test_a_catalogue_without_a_grant_is_pickable_by_title(make_app: Any, schema_
     text = roles.read_text(encoding="utf-8")
     mine = "      product:    {can: [read], hide: [formula, process_notes]}\n"
     roles.write_text(text.replace(mine, "", 1), encoding="utf-8")
-    from crm.seed import load_demo_data
+    from app.seed import load_demo_data
     loaded = make_app(schema_dir=schema_dir)
     load_demo_data(loaded, scale=0.02)
     api = Api(loaded, "zhangwei", "chem-demo-2026")
@@ -360,7 +360,7 @@ roles:
 
 
 def test_rows_can_match_values_the_user_has_in_another_table(make_app: Any, tmp_path: Path) -> None:
-    from crm.security.users import add_user
+    from app.security.users import add_user
     schema = tmp_path / "regions"
     schema.mkdir()
     (schema / "s.yaml").write_text(REGIONS, encoding="utf-8")
@@ -385,7 +385,7 @@ def test_rows_can_match_values_the_user_has_in_another_table(make_app: Any, tmp_
 
 
 def test_user_value_rule_mistakes_are_reported() -> None:
-    from crm.spec import load_schema_text
+    from app.schema import load_schema_text
     bad = REGIONS.replace("{region: {user: staff.region}}", "{region: {user: staff.regoin}}") + \
         "  other:\n    tables:\n      account: {can: [read], rows: {name: {user: staff.region}}}\n" \
         "  third:\n    tables:\n      account: {can: [read], rows: {region: {user: account.region}}}\n"
@@ -430,8 +430,8 @@ def test_the_review_screen_shows_saves_and_downloads_the_review(loaded: Any) -> 
 def test_the_review_pdf_holds_the_review_in_chinese_and_english() -> None:
     import datetime
 
-    from crm.reports.permission_review import render_review_pdf
-    from crm.security.review import build_review
+    from app.reports.permission_review import render_review_pdf
+    from app.security.review import build_review
     review = build_review(DEFAULT, [])
     words = pdf_text(render_review_pdf(review, ["+ user 张伟 (sales)"], datetime.datetime(2026, 11, 27, 9, 30)))
     assert "权限复核 Permission review · 2026-11-27 09:30" in words

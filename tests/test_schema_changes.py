@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crm.dbsync.sync import SchemaChangesPending, plan_changes, sync_schema
-from crm.spec import load_schema_text
+from app.dbsync.sync import SchemaChangesPending, plan_changes, sync_schema
+from app.schema import load_schema_text
 
 BASE = """
 tables:
@@ -80,7 +80,7 @@ def plan_lines(url: str, text: str, **kw: Any) -> str:
 
 
 def test_add_table_fields_of_every_type_and_an_option(url: str) -> None:
-    from crm.fields.values import VALUE_TYPES
+    from app.fields.values import VALUE_TYPES
     extra = {"link": "{type: link, to: product}", "choice": "{type: choice, options: [{key: x, label: X}]}",
              "multi_choice": "{type: multi_choice, options: [{key: x, label: X}]}"}
     new_fields = "".join(f"      f_{name}: {extra.get(name, '{type: ' + name + '}')}\n" for name in VALUE_TYPES)
@@ -103,7 +103,8 @@ def test_add_table_fields_of_every_type_and_an_option(url: str) -> None:
 
 def test_rename_a_field_and_a_table(url: str) -> None:
     text = BASE.replace("  product:\n", "  item:\n    renamed_from: product\n").replace(
-        "      purity: {type: string, max_length: 20}", "      assay: {type: string, max_length: 20, renamed_from: purity}")
+        "      purity: {type: string, max_length: 20}",
+        "      assay: {type: string, max_length: 20, renamed_from: purity}")
     assert plan_lines(url, text) == (
         "~ rename table product → item (from renamed_from)   [safe]\n"
         "~ rename column item.purity → item.assay (from renamed_from)   [safe]")
@@ -247,14 +248,14 @@ def test_without_auto_apply_only_revision_files_run(url: str) -> None:
 
 def test_the_committed_revisions_build_the_default_schema(db_url: str) -> None:
     """migrations/versions must keep up with schema/: run 'crm schema apply' after changing the YAML."""
+    from app.schema import load_schema
     from conftest import DEFAULT_SCHEMA, PROJECT_DIR
-    from crm.spec import load_schema
     result = sync_schema(db_url, load_schema(DEFAULT_SCHEMA), PROJECT_DIR / "migrations", auto_apply=False)
     assert result.replayed and result.applied == []
 
 
 def test_drop_retired_exports_the_data_first(url: str, tmp_path: Path) -> None:
-    from crm.dbsync.sync import drop_retired
+    from app.dbsync.sync import drop_retired
     without_notes = BASE.replace("      notes: {type: text}\n", "")
     apply(url, without_notes)
     result = drop_retired(url, schema(without_notes), None, tmp_path / "exports")
@@ -268,7 +269,7 @@ def test_drop_retired_exports_the_data_first(url: str, tmp_path: Path) -> None:
 
 
 def test_drop_retired_refuses_while_changes_are_pending(url: str, tmp_path: Path) -> None:
-    from crm.dbsync.sync import drop_retired
+    from app.dbsync.sync import drop_retired
     with pytest.raises(SchemaChangesPending) as refused:
         drop_retired(url, schema(BASE + "      cas: {type: cas_number}\n"), None, tmp_path / "exports")
     assert str(refused.value) == ("the database has schema changes pending; apply them first:\n"
@@ -302,7 +303,7 @@ def test_a_retired_link_no_longer_blocks_deleting_its_target(url: str) -> None:
 
 
 def test_retire_a_table_then_drop_it_with_its_rows_exported(url: str, tmp_path: Path) -> None:
-    from crm.dbsync.sync import drop_retired
+    from app.dbsync.sync import drop_retired
     apply(url, WITH_BATCH)
     execute(url, "INSERT INTO batch (number, product_id) VALUES ('B-1', 1)")
     assert apply(url, BASE) == ["- retire table batch (data kept, hidden)"]
@@ -317,9 +318,9 @@ def test_retire_a_table_then_drop_it_with_its_rows_exported(url: str, tmp_path: 
 
 CHILD = """
 import pathlib, sys, time
-from crm.dbsync import apply
-from crm.dbsync.sync import sync_schema
-from crm.spec import load_schema_text
+from app.dbsync import apply
+from app.dbsync.sync import sync_schema
+from app.schema import load_schema_text
 
 url, text, marker, pause_in = sys.argv[1:5]
 original = getattr(apply.Applier, pause_in)
@@ -373,7 +374,7 @@ def test_a_process_killed_mid_apply_loses_nothing(url: str, tmp_path: Path, paus
 
 STARTER = """
 import json, sys, time
-from crm.app import create_app
+from app.factory import create_app
 
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # all four start syncing at the same moment
 app = create_app(json.loads(sys.argv[1]))
@@ -393,6 +394,7 @@ def start_four(config: dict[str, Any]) -> list[dict[str, Any]]:
     import subprocess
     import sys
     import time
+
     from conftest import ADMIN_PASSWORD
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     start_at = str(time.time() + 8)
@@ -408,8 +410,8 @@ def start_four(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def history_length(url: str) -> int:
-    from crm.dbsync.lock import locked_connection
-    from crm.dbsync.revisions import applied_revisions
+    from app.dbsync.lock import locked_connection
+    from app.dbsync.revisions import applied_revisions
     with locked_connection(url) as conn:
         return len(applied_revisions(conn))
 
@@ -455,7 +457,7 @@ def crm(*args: str, url: str, schema_text: str, tmp_path: Path, stdin: str | Non
     (folder / "schema.yaml").write_text(schema_text, encoding="utf-8")
     env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_SCHEMA_DIR": str(folder), "CRM_SECRET_KEY": "k" * 40,
            "CRM_INSTANCE_DIR": str(tmp_path / "inst"), "CRM_MIGRATIONS_DIR": str(tmp_path / "migrations")}
-    return subprocess.run([sys.executable, "-m", "crm.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
                           input=stdin, cwd=Path(__file__).parent.parent, timeout=120)
 
 
@@ -505,7 +507,7 @@ def test_schema_commands(url: str, tmp_path: Path) -> None:
 
 def test_a_populated_database_through_a_sequence_of_versions(url: str, tmp_path: Path) -> None:
     """One database, many YAML versions in a row; after each, every earlier value is compared."""
-    from crm.dbsync.sync import drop_retired
+    from app.dbsync.sync import drop_retired
     expected = {r["id"]: dict(r) for r in ROWS}
 
     def assert_kept(table: str, names: dict[str, str]) -> None:
@@ -713,7 +715,7 @@ def test_empty_texts_count_as_duplicates(url: str) -> None:
 
 
 def test_revisions_live_next_to_their_schema_folder(tmp_path: Path) -> None:
-    from crm.config import PROJECT_DIR, load_config
+    from app.settings import PROJECT_DIR, load_config
     assert load_config({"CRM_SCHEMA_DIR": str(tmp_path / "my-schema")})["CRM_MIGRATIONS_DIR"] == str(
         tmp_path / "migrations")
     assert load_config()["CRM_MIGRATIONS_DIR"] == str(PROJECT_DIR / "migrations")
@@ -723,8 +725,9 @@ def test_alembic_runs_the_revision_files_too(db_url: str) -> None:
     import os
     import subprocess
     import sys
+
+    from app.schema import load_schema
     from conftest import DEFAULT_SCHEMA, PROJECT_DIR
-    from crm.spec import load_schema
     alembic = [sys.executable, "-m", "alembic", "-c", str(PROJECT_DIR / "migrations" / "alembic.ini")]
     env = {**os.environ, "CRM_DATABASE_URL": db_url}
     upgraded = subprocess.run([*alembic, "upgrade", "head"], capture_output=True, text=True, env=env, timeout=120)
@@ -736,9 +739,9 @@ def test_alembic_runs_the_revision_files_too(db_url: str) -> None:
 
 
 def test_the_projects_alembic_files_are_the_ones_the_panel_writes() -> None:
-    """migrations/env.py, alembic.ini and script.py.mako are copies of crm/dbsync/alembic_files.py."""
+    """migrations/env.py, alembic.ini and script.py.mako are copies of app/dbsync/alembic_files.py."""
+    from app.dbsync.alembic_files import FILES
     from conftest import PROJECT_DIR
-    from crm.dbsync.alembic_files import FILES
     for name, text in FILES.items():
         assert (PROJECT_DIR / "migrations" / name).read_text(encoding="utf-8") == text, name
 

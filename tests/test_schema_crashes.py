@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crm.dbsync.sync import SchemaChangesPending, sync_schema
-from crm.models.encryption import is_sealed, open_value
-from crm.security.crypto import load_keyring
-from crm.spec import load_schema_text
+from app.crypto import load_keyring
+from app.dbsync.sync import SchemaChangesPending, sync_schema
+from app.models.encryption import is_sealed, open_value
+from app.schema import load_schema_text
 
 BASE = """
 tables:
@@ -37,9 +37,9 @@ ROWS = [{"code": f"D-{n}", "price": f"{n}.5", "notes": None if n % 7 == 0 else f
 CHILD = """
 import os, sys
 from pathlib import Path
-from crm.dbsync import apply, revisions, sync
-from crm.security.crypto import load_keyring
-from crm.spec import load_schema_text
+from app.dbsync import apply, revisions, sync
+from app.crypto import load_keyring
+from app.schema import load_schema_text
 
 url, text, folder, instance, point = sys.argv[1:6]
 
@@ -197,10 +197,11 @@ def test_a_killed_type_change_keeps_one_backup_and_converts_once(url: str, tmp_p
 
 
 def test_keys_check_fails_on_a_value_encrypted_twice(url: str, tmp_path: Path, ring: Any) -> None:
-    from crm.models.build import build_models
-    from crm.models.encryption import seal
-    from crm.security.keys import check_values
     from flask_appbuilder.security.sqla.models import User
+
+    from app.models.build import build_models
+    from app.models.encryption import seal
+    from app.security.keys import check_values
 
     sync_schema(url, schema(ENCRYPTED), tmp_path / "migrations", ring=ring)
     spec = next(f for f in schema(ENCRYPTED).tables[0].fields if f.key == "notes")
@@ -230,10 +231,11 @@ def test_a_file_kept_back_by_a_crash_is_written_into_the_folder_in_use_now(url: 
 
 def test_keys_check_takes_a_value_that_only_looks_like_a_ciphertext_as_a_value(url: str, tmp_path: Path,
                                                                                ring: Any) -> None:
-    from crm.models.build import build_models
-    from crm.models.encryption import seal
-    from crm.security.keys import check_values
     from flask_appbuilder.security.sqla.models import User
+
+    from app.models.build import build_models
+    from app.models.encryption import seal
+    from app.security.keys import check_values
 
     sync_schema(url, schema(ENCRYPTED), tmp_path / "migrations", ring=ring)
     spec = next(f for f in schema(ENCRYPTED).tables[0].fields if f.key == "notes")

@@ -162,7 +162,7 @@ def test_english_can_be_chosen(browser: Browser) -> None:
 
 def test_staff_user_can_log_in_and_work(app: Any) -> None:
     with app.app_context():
-        from crm.security.users import add_user
+        from app.security.users import add_user
         add_user(app.appbuilder, "zhang", "sales_manager", "staff-pass-1")
     staff = Browser(app, "zhang", "staff-pass-1")
     assert add_customer(staff, "员工新建客户").status_code == 302

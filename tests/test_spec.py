@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.spec import SchemaError, load_schema, load_schema_text
+from app.schema import SchemaError, load_schema, load_schema_text
 
 
 def problems(files: dict[str, str]) -> str:
@@ -120,7 +120,8 @@ def test_shape_mistakes() -> None:
         "s.yaml:8: tables.t.fields.amount.max_length: unknown key 'max_length'\n"
         "    hint: known keys for a money field:",
         "s.yaml:8: tables.t.fields.amount.min: min 'abc' is not a valid money value",
-        "s.yaml:9: tables.t.fields.status.default: default 'c' is not one of the options\n    hint: known options: a, b",
+        "s.yaml:9: tables.t.fields.status.default: default 'c' is not one of the options\n"
+        "    hint: known options: a, b",
         "s.yaml:10: tables.t.fields.parent.to: a link field needs 'to: <table>'",
         "s.yaml:11: tables.t.fields.owner.on_delete: on_delete: cascade is not allowed on a user field",
         "s.yaml:12: tables.t.fields.color.options[1]: an option needs a key",

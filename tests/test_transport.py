@@ -40,7 +40,7 @@ def test_a_proxy_is_trusted_only_when_configured(make_app: Any) -> None:
     client.post("/t/customer/add", data={"csrf_token": token, "name": "代理后的客户", "status": "prospect"}, **site)
     import sqlalchemy as sa
 
-    from crm.audit.log import AUDIT_TABLE
+    from app.audit.log import AUDIT_TABLE
     with proxied.app_context(), proxied.extensions["crm"].db.engine.connect() as conn:
         ips = set(conn.execute(sa.select(AUDIT_TABLE.c.ip).where(AUDIT_TABLE.c.action == "create",
                                                                    AUDIT_TABLE.c.table_key == "customer")).scalars())

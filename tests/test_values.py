@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from crm.fields.values import VALUE_TYPES, cas_check_digit, uscc_check_char, validate_value
-from crm.spec.model import ChoiceListSpec, FieldSpec, Label, OptionSpec
+from app.fields.values import VALUE_TYPES, cas_check_digit, uscc_check_char, validate_value
+from app.schema.model import ChoiceListSpec, FieldSpec, Label, OptionSpec
 
 LEVELS = ChoiceListSpec("level", (OptionSpec("low", Label("低", "Low")), OptionSpec("high", Label("高", "High"))))
 

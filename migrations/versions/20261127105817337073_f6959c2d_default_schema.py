@@ -15,7 +15,7 @@ Plan:
     + create table invoice (9 fields)
     + create table payment (11 fields)
 """
-from crm.dbsync.revisions import upgrade_revision
+from app.dbsync.revisions import upgrade_revision
 
 revision = '20261127105817337073_f6959c2d'
 down_revision = None

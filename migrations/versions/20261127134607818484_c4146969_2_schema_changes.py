@@ -8,7 +8,7 @@ Plan:
     ~ encrypt product.formula — all 0 rows convert
     ~ encrypt product.process_notes — all 0 rows convert
 """
-from crm.dbsync.revisions import upgrade_revision
+from app.dbsync.revisions import upgrade_revision
 
 revision = '20261127134607818484_c4146969'
 down_revision = '20261127105817337073_f6959c2d'

@@ -14,7 +14,7 @@ Plan:
     ~ compute order_line.amount — no rows yet
     ~ compute payment.outstanding — no rows yet
 """
-from crm.dbsync.revisions import upgrade_revision
+from app.dbsync.revisions import upgrade_revision
 
 revision = '20261202190557064947_ab1e364c'
 down_revision = '20261127134607818484_c4146969'
