@@ -1,13 +1,14 @@
 """The default schema loads, and the demo data built from it is deterministic and valid."""
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from app.demo import build_demo_rows
+from app.demo import DEFAULT_DATA_DIR, build_demo_rows
 from app.fields.values import validate_value
 from app.schema import SchemaSpec, load_schema
 
@@ -163,3 +164,31 @@ def test_full_scale_counts_and_speed(schema: SchemaSpec) -> None:
 def test_no_users_leaves_user_fields_empty(schema: SchemaSpec) -> None:
     rows = build_demo_rows(schema, [], scale=0.02)
     assert all(row["owner"] is None for row in rows["customer"])
+
+
+def test_demo_data_comes_from_a_data_folder(schema: SchemaSpec, small: dict[str, list[dict]], tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, folder)
+    chemicals = folder / "chemicals.yaml"
+    text = chemicals.read_text(encoding="utf-8")
+    assert "  - name: 异丙醇\n" in text and small["product"][0]["name"] == "异丙醇"
+    chemicals.write_text(text.replace("  - name: 异丙醇\n", "  - name: 电子级异丙醇\n"), encoding="utf-8")
+    rows = build_demo_rows(schema, USERS, seed=7, scale=0.05, data_dir=folder)
+    assert rows["product"][0] == {**small["product"][0], "name": "电子级异丙醇"}
+    assert rows["product"][1:] == small["product"][1:]
+    assert rows["customer"] == small["customer"] and rows["order_line"] == small["order_line"]
+    assert [r["content"] for r in rows["follow_up"]] == [r["content"].replace("异丙醇", "电子级异丙醇")
+                                                         for r in small["follow_up"]]
+
+    chemicals.write_text(text.replace('price: "6800"', "price: 很便宜", 1), encoding="utf-8")
+    with pytest.raises(ValueError) as error:
+        build_demo_rows(schema, USERS, seed=7, scale=0.05, data_dir=folder)
+    assert str(error.value) == (f"demo data file {chemicals}: chemicals > item 1 (乙醇) > price: must be a number "
+                                "of at least 0 in double quotes, such as \"6800\", not '很便宜'")
+
+    (folder / "names.yaml").unlink()
+    with pytest.raises(ValueError) as error:
+        build_demo_rows(schema, USERS, data_dir=folder)
+    assert str(error.value) == (f"demo data file {folder / 'names.yaml'} is missing (a demo data folder holds "
+                                "provinces.yaml, names.yaml, companies.yaml, contacts.yaml, chemicals.yaml, "
+                                "texts.yaml, business.yaml)")
