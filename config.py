@@ -55,8 +55,11 @@ CRM_TIMEZONE = "Asia/Shanghai"
 # The company named in report headers, and its logo (a PNG or JPEG file). Empty/None: none shown.
 CRM_COMPANY_NAME = ""
 CRM_COMPANY_LOGO = None
-# A TrueType font file that draws Chinese, embedded in PDFs. None: a system font if one is found.
+# A TrueType font file that draws Chinese, embedded in PDFs. None: the Noto Sans CJK SC that
+# `make install` builds into the virtual environment (app/reports/fontbuild.py).
 CRM_PDF_FONT = None
+# The most rows a report may print; a report that would print more says so instead of timing out.
+CRM_REPORT_ROW_LIMIT = 20000
 # The most rows one page of a list (screen or API) shows.
 CRM_MAX_PAGE_SIZE = 100
 

@@ -127,8 +127,15 @@ def schema_check() -> None:
     except SchemaError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    from app.reports.load import load_reports
+    try:
+        book = load_reports(load_config()["CRM_REPORTS_DIR"], spec)
+    except SchemaError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     fields = sum(len(t.fields) for t in spec.tables)
-    click.echo(f"Schema OK: {len(spec.tables)} tables, {fields} fields, {len(spec.choices)} option lists.")
+    click.echo(f"Schema OK: {len(spec.tables)} tables, {fields} fields, {len(spec.choices)} option lists, "
+               f"{len(book.reports)} reports.")
 
 
 def _schema_and_settings() -> tuple[Any, dict[str, Any]]:
@@ -278,6 +285,84 @@ def permissions_review(output: str | None) -> None:
         click.echo(f"Wrote {output}; changes since the previous review:")
         for line in changes:
             click.echo(f"  {line}")
+
+
+@main.group()
+def report() -> None:
+    """Reports declared under reports/: list them, or generate one as a PDF."""
+
+
+@report.command("list")
+def report_list() -> None:
+    """Print every report: key, kind, table, label and parameters."""
+    from app.reports.load import load_reports
+    from app.settings import load_config
+    settings = load_config()
+    try:
+        book = load_reports(settings["CRM_REPORTS_DIR"], load_schema(settings["CRM_SCHEMA_DIR"]))
+    except SchemaError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    for spec in book.reports.values():
+        params = ", ".join(f"{p.key} ({p.type}{', required' if p.required else ''})" for p in spec.params)
+        click.echo(f"{spec.key:<20} {spec.kind:<8} {spec.table:<12} {spec.label.zh} / {spec.label.en}"
+                   + (f"   params: {params}" if params else ""))
+
+
+@report.command("run")
+@click.argument("name")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="A parameter; repeat for more.")
+@click.option("--as", "as_user", metavar="USER", help="Generate it as this login sees it (default: everything).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Write the report to FILE.pdf.")
+def report_run(name: str, params: tuple[str, ...], as_user: str | None, lang: str, output: str) -> None:
+    """Generate the report NAME as a PDF, through the same permission gate as the screens."""
+    from zoneinfo import ZoneInfo
+
+    from app.reports.fonts import FontMissing
+    from app.reports.params import ParamError
+    from app.reports.pdf import render_report_pdf
+    from app.reports.run import DEFAULT_ROW_LIMIT, Reader, ReportRefused, run_report
+    if Path(output).suffix.lower() != ".pdf":
+        click.echo(f"Error: -o {output}: write a .pdf file", err=True)
+        sys.exit(2)
+    given = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            click.echo(f"Error: --param {item}: write KEY=VALUE, e.g. --param from=2026-01-01", err=True)
+            sys.exit(2)
+        given[key.strip()] = value
+    app = _create_app()
+    state = app.extensions["crm"]
+    if name not in state.reports.reports:
+        known = ", ".join(state.reports.reports) or "none"
+        click.echo(f"Error: there is no report '{name}'; known reports: {known}", err=True)
+        sys.exit(2)
+    with app.app_context():
+        sm = app.appbuilder.sm
+        user = sm.find_user(username=as_user) if as_user else None
+        if as_user and user is None:
+            click.echo(f"Error: --as {as_user}: there is no such user", err=True)
+            sys.exit(2)
+        reader = Reader(state.models, app.appbuilder.session, user, sm.user_model, lang,
+                        ZoneInfo(app.config["CRM_TIMEZONE"]),
+                        int(app.config.get("CRM_REPORT_ROW_LIMIT") or DEFAULT_ROW_LIMIT))
+        try:
+            result = run_report(reader, state.reports.reports[name], given)
+            body = render_report_pdf(result, app.config.get("CRM_PDF_FONT"), app.config["CRM_COMPANY_NAME"],
+                                     app.config.get("CRM_COMPANY_LOGO"))
+        except ParamError as exc:
+            click.echo(f"Error: {exc.text(lang)}", err=True)
+            sys.exit(2)
+        except ReportRefused as exc:
+            click.echo(f"Error: {exc.text(lang)}", err=True)
+            sys.exit(1)
+        except FontMissing as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+    Path(output).write_bytes(body)
+    click.echo(f"Wrote {output} ({len(body):,} bytes): {result.title}")
 
 
 @main.group()

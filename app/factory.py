@@ -20,6 +20,8 @@ from app.models.build import BuiltModels, build_models
 from app.models.computed import install_computations
 from app.models.encryption import check_keys_open_stored_values, install_encryption
 from app.models.matching import install_matching
+from app.reports.load import load_reports
+from app.reports.spec import ReportBook
 from app.schema import SchemaSpec, load_schema
 from app.security import limits_storage  # noqa: F401  (registers the database storage with `limits`)
 from app.security.roles import sync_roles
@@ -32,6 +34,7 @@ from app.web.guards import install_guards
 from app.web.home import HomeView, register_template_helpers
 from app.web.logins import install_login_guard
 from app.web.register import register_screens
+from app.web.reports import register_reports_screen
 from app.web.review import register_review_screen
 from app.web.translations import compiled_translations_dir
 from app.web.transport import secure_transport
@@ -58,6 +61,7 @@ class CrmState:
     models: BuiltModels
     db: Any
     keyring: Keyring
+    reports: ReportBook = field(default_factory=ReportBook)
     sync: SyncResult = field(default_factory=SyncResult)
     new_admin: tuple[str, str] | None = None
 
@@ -71,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """
     settings = load_config(config)
     schema = load_schema(settings["CRM_SCHEMA_DIR"])
+    reports = load_reports(settings["CRM_REPORTS_DIR"], schema)
     Path(settings["CRM_INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     check_database(settings["CRM_DATABASE_URL"])  # before anything is made (a key file, tables)
     ring = keyring_for(settings)
@@ -97,10 +102,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         register_screens(appbuilder, models)
         register_review_screen(appbuilder)
         register_audit_screen(appbuilder)
+        register_reports_screen(appbuilder)
         install_login_guard(app)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
-    app.extensions["crm"] = CrmState(schema, models, db, ring, sync, new_admin)
+    app.extensions["crm"] = CrmState(schema, models, db, ring, reports, sync, new_admin)
     register_template_helpers(app)
     register_error_pages(app)
     install_guards(app)

@@ -27,6 +27,22 @@ INDEX_PREFIX = "bi1"
 NUMERIC_TYPES = ("money", "decimal")
 
 
+MASK = "●●●●"
+
+
+def masked(spec: FieldSpec, value: Any) -> str | None:
+    """Return what a user who may not reveal `spec` sees of `value`: 138****5678, n***@x.com, ●●●●."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if spec.type == "phone" and len(text) >= 8:
+        return f"{text[:3]}****{text[-4:]}"
+    if spec.type == "email" and "@" in text:
+        name, domain = text.split("@", 1)
+        return f"{name[:1]}***@{domain}"
+    return MASK
+
+
 def place_of(table_key: str, field_key: str, row_id: Any) -> str:
     """Return the authenticated place of a value: 'product.formula#12'."""
     return f"{table_key}.{field_key}#{row_id}"

@@ -22,6 +22,11 @@ ACCOUNT_EXTRAS = (("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_
 AUDIT_VIEW = "Audit"
 AUDIT_MENU = "audit_log"
 AUDIT_PAIRS = {("can_read", AUDIT_VIEW), ("menu_access", AUDIT_MENU)}
+# The reports screen (app.web.reports): for every role with the `report` verb on some table; which
+# reports it lists is the gate's business (app.reports.run.may_run).
+REPORTS_VIEW = "Reports"
+REPORTS_MENU = "report_menu"  # not "reports": MariaDB compares names without case, and the view is Reports
+REPORTS_PAIRS = {("can_read", REPORTS_VIEW), ("menu_access", REPORTS_MENU)}
 
 
 def menu_name_for(table_key: str) -> str:
@@ -55,6 +60,8 @@ def role_pairs(schema: SchemaSpec, role_key: str) -> set[tuple[str, str]]:
         pairs |= table_pairs(table_key, grant.can)
     if schema.audits(role_key):
         pairs |= AUDIT_PAIRS
+    if any("report" in grant.can for grant in schema.grants_of(role_key).values()):
+        pairs |= REPORTS_PAIRS
     return pairs
 
 

@@ -7,6 +7,15 @@ from typing import Any
 from .passwords import DEFAULT_MIN_LENGTH, password_problems
 
 
+def display_name(user: Any, lang: str) -> str:
+    """Return a user's full name as `lang` writes it — 张伟 (family name first, no space) in Chinese,
+    Wei Zhang in English — or the login name when the account has no name."""
+    first, last = (user.first_name or "").strip(), (user.last_name or "").strip()
+    if lang == "en" and first and last and (first + last).isascii():
+        return f"{first} {last}"
+    return f"{last}{first}" or user.username
+
+
 class UserError(Exception):
     """A user could not be added; the message says why and what to do."""
 

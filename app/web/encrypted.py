@@ -8,25 +8,10 @@ from flask import current_app
 from flask_appbuilder.models.filters import BaseFilter
 from marshmallow import fields as ma_fields
 
-from app.models.encryption import index_condition
+from app.models.encryption import index_condition, masked
 from app.schema.model import FieldSpec
 
 from .i18n import lazy_text
-
-MASK = "●●●●"
-
-
-def masked(spec: FieldSpec, value: Any) -> str | None:
-    """Return what a user who may not reveal `spec` sees of `value`: 138****5678, n***@x.com, ●●●●."""
-    if value is None or value == "":
-        return None
-    text = str(value)
-    if spec.type == "phone" and len(text) >= 8:
-        return f"{text[:3]}****{text[-4:]}"
-    if spec.type == "email" and "@" in text:
-        name, domain = text.split("@", 1)
-        return f"{name[:1]}***@{domain}"
-    return MASK
 
 
 def mask_formatter(spec: FieldSpec) -> Any:

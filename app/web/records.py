@@ -10,6 +10,7 @@ from app.fields.values import INT_MAX
 from app.models.build import BuiltModels
 from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
+from app.security.users import display_name
 
 
 def record_id(value: Any) -> int | None:
@@ -34,13 +35,9 @@ class RecordInterface(SQLAInterface):
 
 
 def user_display_name(user: Any) -> str:
-    """Return a user's full name as the UI's language writes it — 张伟 (family name first, no space) in
-    Chinese, Wei Zhang in English — or the login name when the account has no name."""
+    """Return a user's full name as the UI's language writes it (see app.security.users.display_name)."""
     from .i18n import current_lang
-    first, last = (user.first_name or "").strip(), (user.last_name or "").strip()
-    if current_lang() == "en" and first and last and (first + last).isascii():
-        return f"{first} {last}"
-    return f"{last}{first}" or user.username
+    return display_name(user, current_lang())
 
 
 class DeleteBlocked(Exception):
