@@ -122,7 +122,8 @@ def test_every_default_report_as_every_role(demo: Any) -> None:
 
 def test_sales_performance_totals_equal_the_database(demo: Any) -> None:
     seller = user_id(demo, "zhangwei")
-    where = "order_date BETWEEN '2025-01-01' AND '2025-12-31' AND status NOT IN ('draft', 'cancelled')"
+    where = ("order_date BETWEEN '2025-01-01' AND '2025-12-31' AND status NOT IN ('draft', 'cancelled') "
+             "AND currency = 'CNY'")  # one currency at a time: CNY unless another is chosen
     table = order_table(demo)
     everyone = sql_value(demo, f"SELECT SUM(total) FROM {table} WHERE {where}")
     mine = sql_value(demo, f"SELECT SUM(total) FROM {table} WHERE {where} AND salesperson_id = :u", u=seller)
@@ -143,6 +144,7 @@ def test_sales_performance_totals_equal_the_database(demo: Any) -> None:
     march_row = next(r for r in seller_view.grids[0].rows if r[0].text == "2025-03")
     assert march_row[1].value == money(march)
     assert manager.chart is not None and len(manager.chart.categories) == 12
+    assert ("币种", "人民币") in manager.params
 
 
 def test_satisfaction_averages_and_ageing_buckets_equal_the_database(demo: Any) -> None:
@@ -160,6 +162,8 @@ def test_satisfaction_averages_and_ageing_buckets_equal_the_database(demo: Any) 
                             "AND feedback_date BETWEEN '2025-01-01' AND '2025-12-31'")
     assert complaints[2].value == count and complaints[3].text == f"{Decimal(str(average)):.2f}"
     assert result.chart is not None and result.chart.type == "line" and result.chart.categories[0] == "2025-01"
+    # a month without feedback of a type is a gap in its line, never an average rating of 0
+    assert all(v is None or 1 <= v <= 5 for _, values in result.chart.series for v in values)
     headers = aged.grids[0].headers
     buckets = ["未到期", "1–30 天", "31–60 天", "61–90 天", "90天以上"]
     assert headers[0] == "客户" and headers[-1] == "合计" and headers[1:-1] == [b for b in buckets if b in headers]
@@ -338,3 +342,37 @@ def test_may_run_follows_the_report_verb(demo: Any) -> None:
         assert may_run(reader_for(demo, "chenjing"), book.report("receivables_aging"))
         assert not may_run(reader_for(demo, "liuyang"), book.report("receivables_aging"))
         assert may_run(reader_for(demo, None), book.report("receivables_aging"))  # the command line
+
+
+def test_parameters_out_of_range_are_refused_not_crashed(demo: Any) -> None:
+    """Values the database or the calendar cannot hold are a clear refusal, on screens too."""
+    book = demo.extensions["crm"].reports
+    with demo.app_context():
+        reader = reader_for(demo, "zhaomin")
+        cases = [("customer_dossier", {"id": "99999999999999999999999"}, "id: “99999999999999999999999”不是记录编号"),
+                 ("sales_performance", {"salesperson": "3_0"}, "salesperson: “3_0”不是记录编号"),
+                 ("licence_expiry", {"days": "-740000"}, "days: 数值超出范围（±36500）"),
+                 ("receivables_aging", {"as_of": "0001-01-01"}, "as_of: “0001-01-01”超出范围（1900–2999 年）"),
+                 ("sales_performance", {"currency": "RMB"}, "currency: “RMB”不是可选项（CNY、USD、EUR）")]
+        for key, given, message in cases:
+            with pytest.raises(ParamError) as refused:
+                run_report(reader, book.report(key), given)
+            assert refused.value.text("zh") == message
+    manager = Browser(demo, "zhaomin", DEMO_PASSWORD)
+    assert manager.get("/reports/customer_dossier/pdf?id=99999999999999999999").status_code == 400
+    assert manager.get("/reports/licence_expiry/?run=1&days=-740000").status_code == 400
+
+
+def test_a_dossier_with_a_long_note_runs_onto_the_next_page(demo: Any) -> None:
+    """A note of thousands of characters is printed in full below the fields, over pages."""
+    state = demo.extensions["crm"]
+    note = "本客户要求每批货物随附检验报告（COA），并在发货前确认包装、标签与运输方式。" * 120
+    with demo.app_context():
+        customer = state.db.session.get(state.models.model("customer"), 1)
+        customer.notes = note
+        state.db.session.commit()
+        result = run_report(reader_for(demo, None), state.reports.report("customer_dossier"), {"id": 1})
+        body = render_report_pdf(result)
+    text = pdf_text(body).replace("\n", "")
+    assert len(pypdf.PdfReader(io.BytesIO(body)).pages) >= 3
+    assert note[-40:] in text and "第 3 页 / 共" in pdf_text(body)

@@ -29,7 +29,7 @@ def chart_drawing(chart: ChartData, font: str, width: float = 480, height: float
     if chart.type == "pie":
         pie = Pie()
         pie.x, pie.y, pie.width, pie.height = 20, 20, height - 60, height - 60
-        pie.data = [max(v, 0) for v in series[0][1][:len(categories)]] if series else []
+        pie.data = [max(v or 0, 0) for v in series[0][1][:len(categories)]] if series else []
         pie.labels = None
         for n in range(len(pie.data)):
             pie.slices[n].fillColor = colors.HexColor(PALETTE[n % len(PALETTE)])
@@ -43,7 +43,7 @@ def chart_drawing(chart: ChartData, font: str, width: float = 480, height: float
         longest = max((len(c[:MAX_LABEL]) for c in categories), default=1)
         plot.x, plot.y = 45, 20 + (min(longest, MAX_LABEL) * 6 if angled else 12)
         plot.width, plot.height = width - 200, height - plot.y - 35
-        plot.data = [tuple(values) for _, values in series] or [(0,)]
+        plot.data = [tuple(v if chart.type == "line" else v or 0 for v in values) for _, values in series] or [(0,)]
         plot.categoryAxis.categoryNames = [c[:MAX_LABEL] for c in categories] or [""]
         plot.categoryAxis.labels.fontName = font
         plot.categoryAxis.labels.fontSize = 7
@@ -77,13 +77,13 @@ def chart_drawing(chart: ChartData, font: str, width: float = 480, height: float
     return drawing
 
 
-def largest(chart: ChartData) -> tuple[list[tuple[str, list[float]]], list[str], str]:
+def largest(chart: ChartData) -> tuple[list[tuple[str, list[float | None]]], list[str], str]:
     """Return the series, categories and title to draw: all of them, or the MAX_CATEGORIES largest
     categories (in their order) and the first MAX_SERIES series, with the title saying so."""
     series = chart.series[:MAX_SERIES]
     if len(chart.categories) <= MAX_CATEGORIES:
         return series, chart.categories, chart.title
-    totals = [sum(values[n] for _, values in series) for n in range(len(chart.categories))]
+    totals = [sum(values[n] or 0 for _, values in series) for n in range(len(chart.categories))]
     kept = sorted(sorted(range(len(totals)), key=lambda n: -totals[n])[:MAX_CATEGORIES])
     trimmed = [(name, [values[n] for n in kept]) for name, values in series]
     return trimmed, [chart.categories[n] for n in kept], f"{chart.title}（最大的 {MAX_CATEGORIES} 项）"

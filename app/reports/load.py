@@ -290,18 +290,22 @@ class ReportReader(Parser):
             to = target.key if target else None
         default = values["default"].value if "default" in values else None
         if default is not None:
-            default = self.param_default(values["default"], f"{path}.default", kind, default)
+            default = self.param_default(values["default"], f"{path}.default", kind, default, options)
         return ParamSpec(key, kind, self.label(values["label"], f"{path}.label") if "label" in values
                          else Label(key, key), default,
                          self.boolean(values["required"], f"{path}.required") if "required" in values else False,
                          options, to, node.line)
 
-    def param_default(self, node: Node, path: str, kind: str, value: Any) -> Any:
+    def param_default(self, node: Node, path: str, kind: str, value: Any, options: str | None) -> Any:
         if kind == "date" and value not in DATE_DEFAULTS:
             self.error(node, path, f"'{value}' is not a date default", f"use one of {', '.join(DATE_DEFAULTS)}")
             return None
         if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
             self.error(node, path, f"expected a whole number, got {describe(node)}")
+            return None
+        if kind == "choice" and options in self.schema.choices and str(value) not in self.schema.choices[options].keys:
+            self.error(node, path, f"'{value}' is not an option of {options}",
+                       did_you_mean(str(value), self.schema.choices[options].keys, "options"))
             return None
         return value
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from app.fields.values import INT_MAX
 from app.schema.model import Label, SchemaSpec
 
 from .spec import ParamSpec, ReportSpec
+
+# Days counted from today stay within the calendar (a date ± 36,500 days), and typed dates are ones a
+# business means: 1900 to 2999 leaves room for ageing (as_of − 90 days) without leaving Python's dates.
+MAX_INTEGER = 36_500
+FIRST_DAY, LAST_DAY = datetime.date(1900, 1, 1), datetime.date(2999, 12, 31)
 
 
 class ParamError(ValueError):
@@ -74,18 +80,27 @@ def typed(param: ParamSpec, raw: Any, schema: SchemaSpec) -> Any:
         if isinstance(raw, datetime.date):
             return raw
         try:
-            return datetime.date.fromisoformat(str(raw).strip().replace("/", "-"))
+            day = datetime.date.fromisoformat(str(raw).strip().replace("/", "-"))
         except ValueError:
             raise ValueError(Label(f"“{raw}”不是日期，请写作 2026-12-31",
                                    f"'{raw}' is not a date; write 2026-12-31")) from None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValueError(Label(f"“{raw}”超出范围（{FIRST_DAY.year}–{LAST_DAY.year} 年）",
+                                   f"'{raw}' is out of range ({FIRST_DAY.year}–{LAST_DAY.year})"))
+        return day
     if param.type in ("integer", "link", "user"):
+        text = str(raw).strip()
         try:
-            number = int(str(raw).strip())
+            if not (text.isascii() and text.lstrip("-").isdigit()):
+                raise ValueError(text)  # int() also takes 3_0, ٣ and full-width digits
+            number = int(text)
         except ValueError:
             what = Label("整数", "a whole number") if param.type == "integer" else Label("记录编号", "a record id")
             raise ValueError(Label(f"“{raw}”不是{what.zh}", f"'{raw}' is not {what.en}")) from None
-        if param.type == "integer" and not -1_000_000 <= number <= 1_000_000:
-            raise ValueError(Label("数值超出范围（±1000000）", "out of range (±1,000,000)"))
+        if param.type == "integer" and not -MAX_INTEGER <= number <= MAX_INTEGER:
+            raise ValueError(Label(f"数值超出范围（±{MAX_INTEGER}）", f"out of range (±{MAX_INTEGER:,})"))
+        if param.type != "integer" and not 1 <= number <= INT_MAX:
+            raise ValueError(Label(f"“{raw}”不是记录编号", f"'{raw}' is not a record id"))
         return number
     if param.type == "choice":
         choices = schema.choices[param.options or ""]

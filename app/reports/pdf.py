@@ -23,6 +23,7 @@ MARGIN = 14 * mm
 HEADER_COLOR = colors.HexColor("#e8eef7")
 TOTAL_COLOR = colors.HexColor("#f4f6f9")
 CELL_PADDING = 6  # reportlab's default left and right padding of a table cell
+LONG_TEXT = 160  # characters: a record's value longer than this is printed below its fields
 
 
 def render_report_pdf(result: ReportResult, font: str | None = None, company: str = "",
@@ -44,7 +45,7 @@ def render_report_pdf(result: ReportResult, font: str | None = None, company: st
     story.append(Spacer(1, 3 * mm))
     width = page[0] - 2 * MARGIN
     if result.facts:
-        story.append(facts_table(result.facts, styles, width))
+        story += facts_flowables(result.facts, styles, width)
     if result.chart is not None:
         story += [Spacer(1, 3 * mm), chart_drawing(result.chart, name, width, 220 if width < 200 * mm else 240)]
     for grid in result.grids:
@@ -65,6 +66,17 @@ class Styles:
         self.heading = ParagraphStyle("heading", parent=self.body, fontSize=11.5, leading=15, spaceBefore=7,
                                       spaceAfter=3)
         self.title = ParagraphStyle("title", parent=self.body, fontSize=16, leading=21, spaceAfter=3)
+
+
+def facts_flowables(facts: list[tuple[str, str]], styles: Styles, width: float) -> list[Any]:
+    """Return a record's fields two to a row, and each long text (notes of pages) after them as a
+    paragraph of its own, which may run onto the next page."""
+    long = [(label, text) for label, text in facts if len(text) > LONG_TEXT or text.count("\n") > 3]
+    short = [fact for fact in facts if fact not in long]
+    flowables: list[Any] = [facts_table(short, styles, width)] if short else []
+    for label, text in long:
+        flowables += [ChineseParagraph(markup(label), styles.heading), ChineseParagraph(markup(text), styles.body)]
+    return flowables
 
 
 def facts_table(facts: list[tuple[str, str]], styles: Styles, width: float) -> Table:
@@ -95,7 +107,7 @@ def grid_flowables(grid: Grid, styles: Styles, width: float) -> list[Any]:
     for cells in grid.rows:
         rows.append([cell_flowable(c.text, styles.number if numeric[n] else styles.body, widths[n])
                      for n, c in enumerate(cells)])
-    table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT", splitInRow=1)  # a tall row may split
     style = [("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#c8d0da")),
              ("FONTNAME", (0, 0), (-1, -1), styles.body.fontName), ("FONTSIZE", (0, 0), (-1, -1), styles.body.fontSize),
              ("BACKGROUND", (0, 0), (-1, 0), HEADER_COLOR), ("VALIGN", (0, 0), (-1, -1), "TOP"),

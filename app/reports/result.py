@@ -48,7 +48,7 @@ class ChartData:
     type: str
     title: str
     categories: list[str]
-    series: list[tuple[str, list[float]]]
+    series: list[tuple[str, list[float | None]]]  # None: no rows in that group (a line has a gap there)
 
 
 @dataclass

@@ -226,6 +226,11 @@ def dimension_label(schema: SchemaSpec, table: TableSpec, dim: Dimension, lang: 
     return f"{base}（{step[0]}）" if lang == "zh" else f"{base} ({step[1]})"
 
 
+def number_or_none(value: Any) -> float | None:
+    """Return an aggregate for a chart; None where a group has no rows (a gap in a line, not a 0)."""
+    return None if value is None else float(value)
+
+
 def chart_of(reader: Reader, table: TableSpec, report: ReportSpec, levels: dict[int, list[tuple[Any, ...]]],
              labels: list[dict[Any, tuple[Any, str]]]) -> ChartData:
     """Return the chart's data: categories from the first dimension (the second's values as series)."""
@@ -239,10 +244,10 @@ def chart_of(reader: Reader, table: TableSpec, report: ReportSpec, levels: dict[
     categories = ordered(labels[first])
     if width == 1:
         values = {r[0]: r[1 + index] for r in levels[1]}
-        series = [(measure.label.text(reader.lang), [float(values.get(k) or 0) for k in categories])]
+        series = [(measure.label.text(reader.lang), [number_or_none(values.get(k)) for k in categories])]
     else:
         values = {(r[first], r[second]): r[2 + index] for r in levels[2]}
-        series = [(labels[second][s][1], [float(values.get((k, s)) or 0) for k in categories])
+        series = [(labels[second][s][1], [number_or_none(values.get((k, s))) for k in categories])
                   for s in ordered(labels[second])]
     title = measure.label.text(reader.lang)
     return ChartData(report.chart.type, title, [labels[first][k][1] for k in categories], series)
