@@ -5,8 +5,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.reports.load import KIND_KEYS, PARAM_KEYS, REPORT_KEYS, SECTION_KEYS, load_reports, load_reports_text
-from app.reports.spec import CHARTS, DATE_DEFAULTS, DATE_STEPS, KINDS, MEASURES, OPERATORS, ORIENTATIONS, PARAM_TYPES
+from app.reports.load import (
+    KIND_KEYS,
+    PARAM_KEYS,
+    REPORT_KEYS,
+    SECTION_KEYS,
+    WIDGET_KEYS,
+    load_reports,
+    load_reports_text,
+)
+from app.reports.spec import (
+    CHARTS,
+    DATE_DEFAULTS,
+    DATE_STEPS,
+    KINDS,
+    MEASURES,
+    OPERATORS,
+    ORIENTATIONS,
+    PARAM_TYPES,
+    WIDGET_SHOWS,
+)
 from app.schema import load_schema
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -22,7 +40,8 @@ def inline_code(text: str) -> set[str]:
 def test_every_key_of_the_report_language_is_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
     documented = inline_code(text) | set(re.findall(r"^\s+(\w+):", text, re.M))
-    words = {*REPORT_KEYS, *PARAM_KEYS, *SECTION_KEYS, *KINDS, *PARAM_TYPES, *DATE_DEFAULTS, *OPERATORS, *MEASURES,
+    words = {*REPORT_KEYS, *PARAM_KEYS, *SECTION_KEYS, *WIDGET_KEYS, *WIDGET_SHOWS, "dashboards",
+             *KINDS, *PARAM_TYPES, *DATE_DEFAULTS, *OPERATORS, *MEASURES,
              *DATE_STEPS, *CHARTS, *ORIENTATIONS, "via", "as_of", "field", "by", "measure", "type", "pivot"}
     words |= {key for keys in KIND_KEYS.values() for key in keys}
     missing = sorted(w for w in words if w not in documented)

@@ -3,6 +3,7 @@ database, checked in the PDF's own text against aggregates the test computes in 
 of reach and hidden fields absent; the font embedded; the screens, the command line and the checks."""
 from __future__ import annotations
 
+import calendar
 import io
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +36,7 @@ TITLES = {"customer_dossier": "客户档案", "licence_expiry": "危化品资质
 @pytest.fixture
 def demo(make_app: Any) -> Any:
     app = make_app()
-    load_demo_data(app, scale=0.3)
+    load_demo_data(app, scale=0.12)
     return app
 
 
@@ -127,8 +128,6 @@ def test_sales_performance_totals_equal_the_database(demo: Any) -> None:
     table = order_table(demo)
     everyone = sql_value(demo, f"SELECT SUM(total) FROM {table} WHERE {where}")
     mine = sql_value(demo, f"SELECT SUM(total) FROM {table} WHERE {where} AND salesperson_id = :u", u=seller)
-    march = sql_value(demo, f"SELECT SUM(total) FROM {table} WHERE {where} AND salesperson_id = :u "
-                            "AND order_date BETWEEN '2025-03-01' AND '2025-03-31'", u=seller)
     report = demo.extensions["crm"].reports.report("sales_performance")
     with demo.app_context():
         manager = run_report(reader_for(demo, "zhaomin"), report, YEAR)
@@ -141,9 +140,14 @@ def test_sales_performance_totals_equal_the_database(demo: Any) -> None:
     assert seller_view.grids[0].rows[-1][-1].value == money(mine)
     assert money_text(money(mine)) in seller_text and money_text(money(everyone)) not in seller_text
     assert "李娜" not in seller_text and "王芳" not in seller_text
-    march_row = next(r for r in seller_view.grids[0].rows if r[0].text == "2025-03")
-    assert march_row[1].value == money(march)
-    assert manager.chart is not None and len(manager.chart.categories) == 12
+    month_rows = [r for r in seller_view.grids[0].rows if r[0].text.startswith("2025-")]
+    assert month_rows
+    for row in month_rows:
+        month = sql_value(demo, f"SELECT SUM(total) FROM {table} WHERE {where} AND salesperson_id = :u "
+                                "AND order_date BETWEEN :a AND :b", u=seller, a=f"{row[0].text}-01",
+                          b=f"{row[0].text}-{calendar.monthrange(2025, int(row[0].text[5:]))[1]}")
+        assert row[1].value == money(month), row[0].text
+    assert manager.chart is not None and manager.chart.categories == [r[0].text for r in manager.grids[0].rows[:-1]]
     assert ("币种", "人民币") in manager.params
 
 
@@ -374,5 +378,5 @@ def test_a_dossier_with_a_long_note_runs_onto_the_next_page(demo: Any) -> None:
         result = run_report(reader_for(demo, None), state.reports.report("customer_dossier"), {"id": 1})
         body = render_report_pdf(result)
     text = pdf_text(body).replace("\n", "")
-    assert len(pypdf.PdfReader(io.BytesIO(body)).pages) >= 3
-    assert note[-40:] in text and "第 3 页 / 共" in pdf_text(body)
+    pages = len(pypdf.PdfReader(io.BytesIO(body)).pages)
+    assert pages >= 2 and note[-40:] in text and f"第 {pages} 页 / 共 {pages} 页" in pdf_text(body)

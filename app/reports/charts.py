@@ -10,6 +10,7 @@ from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.charts.linecharts import HorizontalLineChart
 from reportlab.graphics.charts.piecharts import Pie
 from reportlab.graphics.shapes import Drawing, String
+from reportlab.graphics.widgets.markers import makeMarker
 from reportlab.lib import colors
 
 from .result import ChartData
@@ -19,6 +20,7 @@ PALETTE = ("#1f6fb2", "#f08c2e", "#3aa357", "#d64545", "#8a62c9", "#8c6d4f", "#e
 MAX_SERIES = 10
 MAX_CATEGORIES = 20  # more bars than this cannot be read: the largest are drawn
 MAX_LABEL = 10  # characters of a category's name under its bar
+SCREEN_FONTS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', sans-serif"
 
 
 def chart_drawing(chart: ChartData, font: str, width: float = 480, height: float = 240) -> Drawing:
@@ -26,6 +28,10 @@ def chart_drawing(chart: ChartData, font: str, width: float = 480, height: float
     series, categories, title = largest(chart)
     drawing = Drawing(width, height, initialFontName=font)  # else Helvetica, a font not embedded
     drawing.add(String(0, height - 12, title, fontName=font, fontSize=10))
+    if not categories:
+        drawing.add(String(width / 2, height / 2, "无数据 · no data", fontName=font, fontSize=9, textAnchor="middle",
+                           fillColor=colors.HexColor("#888888")))
+        return drawing
     if chart.type == "pie":
         pie = Pie()
         pie.x, pie.y, pie.width, pie.height = 20, 20, height - 60, height - 60
@@ -61,6 +67,7 @@ def chart_drawing(chart: ChartData, font: str, width: float = 480, height: float
             if chart.type == "line":
                 plot.lines[n].strokeColor = color
                 plot.lines[n].strokeWidth = 1.5
+                plot.lines[n].symbol = makeMarker("FilledCircle", size=4, fillColor=color, strokeColor=color)
             else:
                 plot.bars[n].fillColor = color
                 plot.bars[n].strokeColor = None
@@ -101,4 +108,7 @@ def short_number(value: float) -> str:
 def chart_svg(chart: ChartData, font: str, width: float = 480, height: float = 240) -> str:
     """Return the chart as an SVG document (the same drawing the PDF prints), for screens."""
     text = str(renderSVG.drawToString(chart_drawing(chart, font, width, height)))
-    return text[text.index("<svg"):] if "<svg" in text else text
+    text = text[text.index("<svg"):] if "<svg" in text else text
+    # as wide as its box (the viewBox keeps the proportions), in the reader's own Chinese font
+    text = text.replace(f'<svg width="{width:g}" height="{height:g}" ', '<svg class="crm-chart" ', 1)
+    return text.replace(f"font-family: {font};", f"font-family: {SCREEN_FONTS};")

@@ -23,8 +23,10 @@ from .spec import (
     OPERATORS,
     ORIENTATIONS,
     PARAM_TYPES,
+    WIDGET_SHOWS,
     ChartSpec,
     Condition,
+    DashboardSpec,
     Dimension,
     Measure,
     ParamSpec,
@@ -32,16 +34,20 @@ from .spec import (
     ReportSpec,
     SectionSpec,
     Value,
+    WidgetSpec,
 )
 
 REPORT_KEYS = ("label", "kind", "table", "orientation", "description", "watermark", "params", "where", "columns",
                "fields", "order_by", "group_by", "totals", "sections", "group", "measures", "chart", "pivot",
-               "row_limit")
+               "row_limit", "mine", "limit")
 KIND_KEYS = {
     "record": {"fields", "sections"},
-    "table": {"params", "where", "columns", "order_by", "group_by", "totals", "row_limit"},
-    "summary": {"params", "where", "group", "measures", "chart", "pivot"},
+    "table": {"params", "where", "columns", "order_by", "group_by", "totals", "row_limit", "mine", "limit"},
+    "summary": {"params", "where", "group", "measures", "chart", "pivot", "mine"},
 }
+WIDGET_KEYS = ("key", "show", "label", "table", "where", "mine", "group", "measures", "chart", "columns",
+               "order_by", "limit")
+BUILT_IN_VALUES = DATE_DEFAULTS  # `$today`, `$start_of_month`, ...: usable in any where without params
 PARAM_KEYS = ("type", "label", "default", "required", "options", "to")
 SECTION_KEYS = ("table", "via", "columns", "order_by", "totals", "label")
 SYSTEM_COLUMNS = ("id", "created_on", "changed_on")
@@ -65,6 +71,29 @@ def load_reports(directory: str | os.PathLike[str], schema: SchemaSpec) -> Repor
     return book
 
 
+def build_dashboards(roots: list[Node], reader: ReportReader) -> dict[str, DashboardSpec]:
+    """Return the dashboards of every file's `dashboards:` section, by role."""
+    dashboards: dict[str, DashboardSpec] = {}
+    roles = ["admin", *reader.schema.roles]
+    for root in roots:
+        section = root.value.get("dashboards") if root.is_map else None
+        if section is None or not reader.expect_map(section, "dashboards", "dashboards, each under a role's key"):
+            continue
+        for role, node in section.value.items():
+            path, line = f"dashboards.{role}", section.key_lines.get(role)
+            if role not in roles:
+                reader.error(node, path, f"unknown role '{role}'", did_you_mean(role, roles, "roles"), line=line)
+                continue
+            if role in dashboards:
+                reader.error(node, path, f"the dashboard of '{role}' is declared twice",
+                             f"it is also declared in {dashboards[role].file}:{dashboards[role].line}", line=line)
+                continue
+            dashboard = reader.dashboard(node, role, path)
+            if dashboard is not None:
+                dashboards[role] = dashboard
+    return dashboards
+
+
 def load_reports_text(files: dict[str, str], schema: SchemaSpec) -> ReportBook:
     """Return the reports of in-memory YAML texts keyed by file name (for tests and tools)."""
     roots: list[Node] = []
@@ -85,9 +114,9 @@ def build_reports(roots: list[Node], schema: SchemaSpec, source_dir: str) -> tup
     reader = ReportReader(schema)
     reports: dict[str, ReportSpec] = {}
     for root in roots:
-        if not reader.expect_map(root, "", "a reports: section"):
+        if not reader.expect_map(root, "", "a reports: or dashboards: section"):
             continue
-        reader.unknown_keys(root, "", ("reports",), "sections")
+        reader.unknown_keys(root, "", ("reports", "dashboards"), "sections")
         section = root.value.get("reports")
         if section is None or not reader.expect_map(section, "reports", "reports, each under its key"):
             continue
@@ -102,7 +131,8 @@ def build_reports(roots: list[Node], schema: SchemaSpec, source_dir: str) -> tup
             report = reader.report(node, key, path)
             if report is not None:
                 reports[key] = report
-    return ReportBook(reports, source_dir), reader.issues
+    dashboards = build_dashboards([r for r in roots if r.is_map], reader)
+    return ReportBook(reports, source_dir, dashboards), reader.issues
 
 
 class ReportReader(Parser):
@@ -112,10 +142,49 @@ class ReportReader(Parser):
         super().__init__()
         self.schema = schema
 
-    def report(self, node: Node, key: str, path: str) -> ReportSpec | None:
+    def dashboard(self, node: Node, role: str, path: str) -> DashboardSpec | None:
+        if not node.is_list:
+            self.error(node, path, f"expected a list of widgets, got {describe(node)}",
+                       "e.g. - {key: open_orders, show: number, table: order, measures: [{count: true}]}")
+            return None
+        widgets: list[WidgetSpec] = []
+        for i, item in enumerate(node.value):
+            widget = self.widget(item, f"{path}[{i}]")
+            if widget is not None and widget.key in [w.key for w in widgets]:
+                self.error(item, f"{path}[{i}].key", f"widget '{widget.key}' is declared twice in this dashboard",
+                           "give each widget its own key")
+            elif widget is not None:
+                widgets.append(widget)
+        return DashboardSpec(role, tuple(widgets), node.file, node.line)
+
+    def widget(self, node: Node, path: str) -> WidgetSpec | None:
+        if not self.expect_map(node, path, "a widget like {key: open_orders, show: number, table: order}"):
+            return None
+        self.unknown_keys(node, path, WIDGET_KEYS, "widget keys")
+        values: dict[str, Node] = node.value
+        key = self.text(values["key"], f"{path}.key") if "key" in values else None
+        if key is None or not self.check_key(node, key, f"{path}.key", None):
+            if "key" not in values:
+                self.error(node, path, "a widget needs key:", "a name for it, used in links: key: open_orders")
+            return None
+        show = self.one_of(values, "show", path, WIDGET_SHOWS, "widget kinds", node, required=True)
+        if show is None:
+            return None
+        kind = "table" if show == "table" else "summary"
+        body = {k: v for k, v in values.items() if k not in ("key", "show")}
+        body["kind"] = Node(kind, node.line, node.file)
+        if show == "number" and "group" in body:
+            self.error(values["group"], f"{path}.group", "a number widget has no group:",
+                       "show: chart or show: table to show groups", line=node.key_lines.get("group"))
+        report = self.report(Node(body, node.line, node.file, key_lines=node.key_lines), key, path,
+                             widget=show)
+        return WidgetSpec(key, show, report) if report is not None else None
+
+    def report(self, node: Node, key: str, path: str, widget: str | None = None) -> ReportSpec | None:
         if not self.expect_map(node, path, "a report"):
             return None
-        self.unknown_keys(node, path, REPORT_KEYS, "report keys")
+        if widget is None:
+            self.unknown_keys(node, path, REPORT_KEYS, "report keys")
         values: dict[str, Node] = node.value
         kind = self.one_of(values, "kind", path, KINDS, "kinds", node, required=True)
         table = self.table_of(values, path, node)
@@ -150,9 +219,38 @@ class ReportReader(Parser):
             chart=self.chart(values.get("chart"), f"{path}.chart"),
             pivot=self.boolean(values["pivot"], f"{path}.pivot") if "pivot" in values else False,
             row_limit=self.count(values.get("row_limit"), f"{path}.row_limit"),
+            mine=self.mine(values.get("mine"), f"{path}.mine", table),
+            limit=self.count(values.get("limit"), f"{path}.limit"),
         )
-        self.check_whole(spec, node, path)
+        self.check_whole(spec, node, path, widget)
         return spec
+
+    def mine(self, node: Node | None, path: str, table: TableSpec) -> str | None:
+        """Return the user field (or path through links) that makes a row the user's own (`mine: true`:
+        the table's only user field)."""
+        if node is None or node.value is False:
+            return None
+        users = [f.key for f in table.fields if f.type == "user"]
+        if node.value is True:
+            if len(users) != 1:
+                self.error(node, path, f"table '{table.key}' has {len(users) or 'no'} user fields",
+                           "name the one that makes a row the user's own, e.g. mine: owner" if users else
+                           "name a path through a link, e.g. mine: customer.owner")
+                return None
+            return users[0]
+        text = self.text(node, path)
+        if text is None:
+            return None
+        current, parts = table, text.split(".")
+        for n, part in enumerate(parts):
+            spec = current.field(part) if current.has_field(part) else None
+            last = n == len(parts) - 1
+            if spec is None or (last and spec.type != "user") or (not last and spec.type != "link"):
+                self.error(node, path, f"'{text}' does not lead to a user field",
+                           "a user field of the table (owner), or links ending at one (customer.owner)")
+                return None
+            current = self.schema.table(spec.to) if spec.to and not last else current
+        return text
 
     # -- parts -----------------------------------------------------------------------------
 
@@ -335,6 +433,8 @@ class ReportReader(Parser):
         raw = node.plain()
         if isinstance(raw, str) and raw.startswith("$"):
             name = raw[1:]
+            if name in BUILT_IN_VALUES and name not in [p.key for p in params]:
+                return Value(param=name)
             if name not in [p.key for p in params]:
                 self.error(node, path, f"parameter '{name}' is used but not declared",
                            did_you_mean(name, [p.key for p in params], "parameters")
@@ -501,11 +601,13 @@ class ReportReader(Parser):
             return None
         return links[0]
 
-    def check_whole(self, spec: ReportSpec, node: Node, path: str) -> None:
+    def check_whole(self, spec: ReportSpec, node: Node, path: str, widget: str | None = None) -> None:
         """Check what takes the whole report: a summary's measures, a record's fields, totals among columns."""
         if spec.kind == "summary" and not spec.measures:
             self.error(node, path, "a summary needs measures:", "e.g. measures: [{sum: total}, {count: true}]")
-        if spec.kind == "summary" and not spec.dimensions:
+        if widget == "chart" and spec.chart is None:
+            self.error(node, path, "a chart widget needs chart:", "bar, stacked_bar, line or pie")
+        if spec.kind == "summary" and not spec.dimensions and widget != "number":
             self.error(node, path, "a summary needs group:",
                        "e.g. group: [salesperson, {field: order_date, by: month}]")
         if spec.pivot and len(spec.dimensions) != 2:

@@ -16,12 +16,12 @@ from app.audit.log import Entry, append
 from app.models.build import BuiltModels
 from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
-from app.security.gate import ADMIN_ROLE, FieldAccess, field_access, role_keys, row_condition
+from app.security.gate import ADMIN_ROLE, FieldAccess, field_access, own_condition, role_keys, row_condition
 from app.security.users import display_name
 
-from .params import resolve_params
+from .params import default_value, resolve_params
 from .result import BLANK, Cell, Grid, ReportResult, cell_of, number_text, value_text
-from .spec import Condition, ReportBook, ReportSpec, SectionSpec
+from .spec import DATE_DEFAULTS, Condition, ParamSpec, ReportBook, ReportSpec, SectionSpec
 
 DEFAULT_ROW_LIMIT = 20_000
 
@@ -204,7 +204,7 @@ def audit(reader: Reader, entry: Entry) -> None:
 def condition_sql(reader: Reader, table: TableSpec, condition: Condition, values: dict[str, Any]) -> Any | None:
     """Return the SQL of one `where:` condition, or None when it names a parameter left empty."""
     column, through = column_of(reader, table, condition.field)
-    operand = values.get(condition.value.param) if condition.value.param else condition.value.literal
+    operand = param_value(reader, condition.value.param, values) if condition.value.param else condition.value.literal
     if operand is None or operand == []:
         return None
     op = condition.op
@@ -225,11 +225,20 @@ def condition_sql(reader: Reader, table: TableSpec, condition: Condition, values
     return link.in_(sa.select(target.id).where(test))
 
 
+def param_value(reader: Reader, name: str, values: dict[str, Any]) -> Any:
+    """Return a parameter's value, or a built-in one ($today, $start_of_month, ...) worked out for today."""
+    if name in values or name not in DATE_DEFAULTS:
+        return values.get(name)
+    return default_value(ParamSpec(name, "date", Label(name, name), name), reader.today)
+
+
 def where_of(reader: Reader, report: ReportSpec, values: dict[str, Any], verb: str = "report") -> list[Any]:
-    """Return the report's conditions with the gate's row rule for the user."""
+    """Return the report's conditions with the gate's row rule for the user (and `mine:`, their own rows)."""
     table = reader.models.schema.table(report.table)
     conditions = [c for c in (condition_sql(reader, table, cond, values) for cond in report.where) if c is not None]
     reach = reader.rows_of(report.table, verb)
+    if report.mine and reader.user is not None:
+        conditions.append(own_condition(reader.models, report.table, report.mine.split("."), reader.user.id))
     return conditions + ([reach] if reach is not None else [])
 
 
@@ -311,19 +320,22 @@ def note_reveals(reader: Reader, table: TableSpec, shown: list[FieldSpec], acces
 # -- table reports -------------------------------------------------------------------------
 
 
-def table_report(reader: Reader, report: ReportSpec, values: dict[str, Any], result: ReportResult) -> None:
+def table_report(reader: Reader, report: ReportSpec, values: dict[str, Any], result: ReportResult,
+                 verb: str = "report") -> None:
     """Fill `result` with the rows the user may reach, sorted, grouped with subtotals, and the totals."""
     table = reader.models.schema.table(report.table)
     model: Any = reader.models.model(table.key)
-    conditions = where_of(reader, report, values)
+    conditions = where_of(reader, report, values, verb)
     count = reader.session.execute(sa.select(sa.func.count()).select_from(model).where(*conditions)).scalar_one()
     limit = min(report.row_limit or reader.row_limit, reader.row_limit)
-    if count > limit:
+    if count > limit and report.limit is None:
         raise ReportTooLarge(Label(f"此报表有 {count:,} 行，超过 {limit:,} 行的上限；请缩小日期范围或增加筛选条件",
                                    f"the report has {count:,} rows, more than the limit of {limit:,}; "
                                    "narrow the dates or add a filter"))
     order = ((report.group_by,) if report.group_by else ()) + report.order_by
     query = sa.select(model).where(*conditions).order_by(*order_clauses(model, table, order))
+    if report.limit is not None:
+        query = query.limit(min(report.limit, limit))
     relations = [getattr(model, k) for k in report.columns if table.has_field(k) and table.field(k).type == "link"]
     items = list(reader.session.execute(query.options(*(orm.selectinload(r) for r in relations))).scalars())
     result.grids.append(rows_grid(reader, table, report.columns, report.totals, items, "",

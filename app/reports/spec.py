@@ -115,6 +115,8 @@ class ReportSpec:
     chart: ChartSpec | None = None
     pivot: bool = False  # summary over two dimensions: the second across, one column per value
     row_limit: int | None = None
+    mine: str | None = None  # only the user's own rows: a user field of the table, or a path (customer.owner)
+    limit: int | None = None  # table: print only the first rows (a dashboard's latest five)
     file: str = ""
     line: int = 0
 
@@ -132,12 +134,41 @@ class ReportSpec:
                 | {m.field for m in self.measures if m.field})
 
 
+WIDGET_SHOWS = ("number", "chart", "table")
+
+
+@dataclass(frozen=True)
+class WidgetSpec:
+    """One card of a dashboard: a number, a chart or a small table, computed like a report."""
+
+    key: str
+    show: str  # one of WIDGET_SHOWS
+    report: ReportSpec  # a summary (number, chart) or a table, with the widget's label
+
+
+@dataclass(frozen=True)
+class DashboardSpec:
+    """The home page of one role: its widgets in order."""
+
+    role: str
+    widgets: tuple[WidgetSpec, ...]
+    file: str = ""
+    line: int = 0
+
+    def widget(self, key: str) -> WidgetSpec:
+        for w in self.widgets:
+            if w.key == key:
+                return w
+        raise KeyError(key)
+
+
 @dataclass(frozen=True)
 class ReportBook:
-    """Every report of the reports folder, in file order."""
+    """Every report of the reports folder, in file order, and the dashboards by role."""
 
     reports: dict[str, ReportSpec] = field(default_factory=dict)
     source_dir: str = ""
+    dashboards: dict[str, DashboardSpec] = field(default_factory=dict)
 
     def report(self, key: str) -> ReportSpec:
         return self.reports[key]

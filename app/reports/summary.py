@@ -19,16 +19,29 @@ from .spec import AGE_BUCKETS, Dimension, Measure, ReportSpec
 NO_DATE = "~"  # sorts after every month, quarter and year
 
 
-def summary_report(reader: Reader, report: ReportSpec, values: dict[str, Any], result: ReportResult) -> None:
-    """Fill `result` with the summary's grid (long, or pivoted) and its chart."""
+Levels = dict[int, list[tuple[Any, ...]]]  # rows per number of dimensions grouped by (-1: the second alone)
+Labels = list[dict[Any, tuple[Any, str]]]  # per dimension: value -> (sort key, printed label)
+
+
+def summarise(reader: Reader, report: ReportSpec, values: dict[str, Any],
+              verb: str = "report") -> tuple[Levels, Labels]:
+    """Return the summary's aggregates at every level of totals, and the labels of the dimensions' values."""
     table = reader.models.schema.table(report.table)
     dims = [dimension_sql(reader, table, d, values) for d in report.dimensions]
-    conditions = where_of(reader, report, values)
+    conditions = where_of(reader, report, values, verb)
     levels = {n: aggregate(reader, table, report.measures, dims[:n], conditions) for n in range(len(dims) + 1)}
     if len(dims) == 2:
         levels[-1] = aggregate(reader, table, report.measures, dims[1:], conditions)
     labels = [labeller(reader, table, d, [row[n] for row in levels[len(dims)]])
               for n, d in enumerate(report.dimensions)]
+    return levels, labels
+
+
+def summary_report(reader: Reader, report: ReportSpec, values: dict[str, Any], result: ReportResult) -> None:
+    """Fill `result` with the summary's grid (long, or pivoted) and its chart."""
+    table = reader.models.schema.table(report.table)
+    levels, labels = summarise(reader, report, values)
+    dims = report.dimensions
     if len(dims) == 2 and report.pivot:
         result.grids.append(pivot_grid(reader, table, report, levels, labels))
     else:
@@ -38,6 +51,17 @@ def summary_report(reader: Reader, report: ReportSpec, values: dict[str, Any], r
 
 
 # -- SQL -----------------------------------------------------------------------------------
+
+
+def group_condition(reader: Reader, table: TableSpec, dim: Dimension, values: dict[str, Any], value: Any) -> Any:
+    """Return the condition selecting the rows of one group of a dimension (for a list filtered to a bar)."""
+    expression, through = dimension_sql(reader, table, dim, values)
+    test = expression.is_(None) if value is None else expression == value
+    if through is None:
+        return test
+    target, link = through
+    return link.in_(sa.select(target.id).where(test)) if value is not None else sa.or_(
+        link.is_(None), link.in_(sa.select(target.id).where(test)))
 
 
 def dimension_sql(reader: Reader, table: TableSpec, dim: Dimension, values: dict[str, Any]) -> tuple[Any, Any]:

@@ -153,3 +153,5 @@ def register_reports_screen(appbuilder: Any) -> None:
     """Add the 报表 menu entry (shown to roles with the `report` verb on some table)."""
     appbuilder.add_view(ReportsView, REPORTS_MENU, label=lazy_text("报表", "Reports"), icon="fa-bar-chart")
     current_app.jinja_env.globals["crm_report_buttons"] = report_buttons
+    from .dashboards import register_dashboard_helpers
+    register_dashboard_helpers(current_app)

@@ -32,6 +32,7 @@ from app.security.keys import file_place
 from app.security.permissions import METHOD_VERBS, permission_name
 
 from .audit import record_history, record_reveal, revealed_fields
+from .dashboards import widget_filter
 from .encrypted import BlindEqualFilter, encrypted_condition, mask_formatter
 from .errors import Refused
 from .filtering import MAX_SEARCH, BadFilter, checked_filter_value, filter_problem
@@ -527,7 +528,7 @@ def build_view_class(models: BuiltModels, table: TableSpec, view_endpoints: dict
         "datamodel": RecordInterface(models.model(table.key)),
         "route_base": naming.view_route_for(table.key),
         "class_permission_name": naming.permission_view_name_for(table.key),
-        "base_filters": row_rule_filter(models, table.key),
+        "base_filters": row_rule_filter(models, table.key) + widget_filter(table.key),
         "list_title": lazy_text(f"{table.label.zh}列表", f"{table.label.en} list"),
         "show_title": lazy_text(f"{table.label.zh}详情", f"{table.label.en} details"),
         "add_title": lazy_text(f"新增{table.label.zh}", f"Add {table.label.en}"),
