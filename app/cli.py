@@ -314,17 +314,20 @@ def report_list() -> None:
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="A parameter; repeat for more.")
 @click.option("--as", "as_user", metavar="USER", help="Generate it as this login sees it (default: everything).")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Write the report to FILE.pdf.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="Write the report to FILE.pdf or FILE.xlsx.")
 def report_run(name: str, params: tuple[str, ...], as_user: str | None, lang: str, output: str) -> None:
-    """Generate the report NAME as a PDF, through the same permission gate as the screens."""
+    """Generate the report NAME as a PDF or an Excel workbook, through the same permission gate as the screens."""
     from zoneinfo import ZoneInfo
 
     from app.reports.fonts import FontMissing
     from app.reports.params import ParamError
     from app.reports.pdf import render_report_pdf
     from app.reports.run import DEFAULT_ROW_LIMIT, Reader, ReportRefused, run_report
-    if Path(output).suffix.lower() != ".pdf":
-        click.echo(f"Error: -o {output}: write a .pdf file", err=True)
+    from app.reports.xlsx import render_report_xlsx
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".pdf", ".xlsx"):
+        click.echo(f"Error: -o {output}: write a .pdf or .xlsx file", err=True)
         sys.exit(2)
     given = {}
     for item in params:
@@ -350,8 +353,9 @@ def report_run(name: str, params: tuple[str, ...], as_user: str | None, lang: st
                         int(app.config.get("CRM_REPORT_ROW_LIMIT") or DEFAULT_ROW_LIMIT))
         try:
             result = run_report(reader, state.reports.reports[name], given)
-            body = render_report_pdf(result, app.config.get("CRM_PDF_FONT"), app.config["CRM_COMPANY_NAME"],
-                                     app.config.get("CRM_COMPANY_LOGO"))
+            body = (render_report_xlsx(result, app.config["CRM_COMPANY_NAME"]) if suffix == ".xlsx" else
+                    render_report_pdf(result, app.config.get("CRM_PDF_FONT"), app.config["CRM_COMPANY_NAME"],
+                                      app.config.get("CRM_COMPANY_LOGO")))
         except ParamError as exc:
             click.echo(f"Error: {exc.text(lang)}", err=True)
             sys.exit(2)

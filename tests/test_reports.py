@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pypdf
 import pytest
 import sqlalchemy as sa
@@ -298,6 +299,15 @@ def test_the_reports_screen_lists_previews_and_downloads(demo: Any) -> None:
     pdf = manager.get("/reports/sales_performance/pdf?from=2025-01-01&to=2025-12-31")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and "销售业绩对比" in pdf_text(pdf.data)
     assert 'href="/reports/"' in manager.get("/").text  # the menu entry
+    sheet = manager.get("/reports/sales_performance/xlsx?from=2025-01-01&to=2025-12-31")
+    assert sheet.status_code == 200 and sheet.headers["Content-Disposition"].endswith('.xlsx"')
+    rows = list(openpyxl.load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
+    table = order_table(demo)
+    everyone = sql_value(demo, f"SELECT SUM(total) FROM {table} WHERE order_date BETWEEN '2025-01-01' AND "
+                               "'2025-12-31' AND status NOT IN ('draft', 'cancelled') AND currency = 'CNY'")
+    assert rows[0][0] == "销售业绩对比"
+    total_row = [value for value in next(row for row in rows if row[0] == "合计") if value is not None]
+    assert Decimal(str(total_row[-1])).quantize(Decimal("0.01")) == money(everyone)  # a number, not text
 
     seller = Browser(demo, "zhangwei", DEMO_PASSWORD)
     mine = sql_value(demo, "SELECT MIN(id) FROM customer WHERE owner_id = :u", u=user_id(demo, "zhangwei"))
@@ -325,6 +335,12 @@ def test_crm_report_run_writes_a_pdf_as_a_user(demo: Any, tmp_path: Path, monkey
     assert refused.exit_code == 1 and "您的角色没有“应收账款账龄”报表的权限" in refused.output
     wrong = CliRunner().invoke(main, ["report", "run", "sales_performance", "-p", "from", "-o", str(out)])
     assert wrong.exit_code == 2 and "--param from: write KEY=VALUE" in wrong.output
+    book = tmp_path / "回访.xlsx"
+    done = CliRunner().invoke(main, ["report", "run", "follow_up_plan", "-p", "from=2025-01-01", "-p", "to=2025-12-31",
+                                     "--as", "zhangwei", "-o", str(book)])
+    assert done.exit_code == 0, done.output
+    owners = {row[0] for row in openpyxl.load_workbook(book).active.iter_rows(min_row=7, values_only=True) if row[1]}
+    assert owners == {"张伟"}
     listed = CliRunner().invoke(main, ["report", "list"])
     assert listed.exit_code == 0 and "customer_dossier" in listed.output and "id (link, required)" in listed.output
 
@@ -380,3 +396,22 @@ def test_a_dossier_with_a_long_note_runs_onto_the_next_page(demo: Any) -> None:
     text = pdf_text(body).replace("\n", "")
     pages = len(pypdf.PdfReader(io.BytesIO(body)).pages)
     assert pages >= 2 and note[-40:] in text and f"第 {pages} 页 / 共 {pages} 页" in pdf_text(body)
+
+
+def test_a_workbook_keeps_text_as_text_and_numbers_as_numbers() -> None:
+    """A value written like a formula (=HYPERLINK(...) typed into a name) is never one in Excel."""
+    import datetime as dt
+
+    from app.reports.result import Cell, Grid, ReportResult
+    from app.reports.xlsx import render_report_xlsx
+    grid = Grid("客户", ["公司名称", "金额"], numeric=[False, True])
+    grid.add([Cell('=HYPERLINK("http://evil.example","点我")'), Cell("1,250.50", Decimal("1250.50"))])
+    grid.add([Cell("合计（1 条）"), Cell("1,250.50", Decimal("1250.50"))], "total")
+    result = ReportResult("x", "测试", "portrait", dt.datetime(2026, 12, 3, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+                          "张伟", grids=[grid])
+    sheet = openpyxl.load_workbook(io.BytesIO(render_report_xlsx(result))).active
+    cells = {c.value: c for row in sheet.iter_rows() for c in row if c.value is not None}
+    formula = cells['=HYPERLINK("http://evil.example","点我")']
+    assert formula.data_type == "s"
+    assert cells[1250.5].data_type == "n" and cells[1250.5].number_format == "#,##0.00"
+    assert "生成时间 2026-12-03 09:00 · 生成人 张伟" in cells

@@ -16,12 +16,15 @@ from app.reports.params import ParamError
 from app.reports.pdf import render_report_pdf
 from app.reports.run import DEFAULT_ROW_LIMIT, Reader, ReportRefused, reports_for, run_report
 from app.reports.spec import ReportSpec
+from app.reports.xlsx import render_report_xlsx
 from app.security.gate import current_user
 from app.security.roles import REPORTS_MENU, REPORTS_VIEW
 
 from .context import current_appbuilder
 from .errors import answer
 from .i18n import current_lang, lazy_text
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def request_reader() -> Reader:
@@ -44,7 +47,7 @@ class ReportsView(BaseView):
     route_base = "/reports"
     default_view = "index"
     class_permission_name = REPORTS_VIEW
-    method_permission_name = {"index": "read", "show": "read", "pdf": "read"}
+    method_permission_name = {"index": "read", "show": "read", "pdf": "read", "xlsx": "read"}
 
     @expose("/")
     @has_access
@@ -80,6 +83,15 @@ class ReportsView(BaseView):
     @expose("/<key>/pdf")
     @has_access
     def pdf(self, key: str) -> Any:
+        return self.download(key, "pdf")
+
+    @expose("/<key>/xlsx")
+    @has_access
+    def xlsx(self, key: str) -> Any:
+        return self.download(key, "xlsx")
+
+    def download(self, key: str, kind: str) -> Any:
+        """Answer the report as a PDF or a workbook, generated for the current user with the query's parameters."""
         reader = request_reader()
         report = self.report_or_404(key)
         try:
@@ -89,12 +101,15 @@ class ReportsView(BaseView):
         except ReportRefused as exc:
             return answer(exc.status, lazy_label_of(exc.status), exc.text(reader.lang))
         config = current_app.config
+        stamp = result.generated_at.strftime("%Y%m%d-%H%M")
+        if kind == "xlsx":
+            return Response(render_report_xlsx(result, config["CRM_COMPANY_NAME"]), mimetype=XLSX_TYPE,
+                            headers={"Content-Disposition": f'attachment; filename="{key}-{stamp}.xlsx"'})
         try:
             body = render_report_pdf(result, config.get("CRM_PDF_FONT"), config["CRM_COMPANY_NAME"],
                                      config.get("CRM_COMPANY_LOGO"))
         except FontMissing as exc:
             return answer(500, lazy_label_of(500), str(exc))
-        stamp = result.generated_at.strftime("%Y%m%d-%H%M")
         return Response(body, mimetype="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{key}-{stamp}.pdf"'})
 
