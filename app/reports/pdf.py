@@ -23,6 +23,7 @@ MARGIN = 14 * mm
 HEADER_COLOR = colors.HexColor("#e8eef7")
 TOTAL_COLOR = colors.HexColor("#f4f6f9")
 CELL_PADDING = 6  # reportlab's default left and right padding of a table cell
+ROW_PADDING = 2  # the top and bottom padding of the report tables' cells
 LONG_TEXT = 160  # characters: a record's value longer than this is printed below its fields
 
 
@@ -107,17 +108,33 @@ def grid_flowables(grid: Grid, styles: Styles, width: float) -> list[Any]:
     for cells in grid.rows:
         rows.append([cell_flowable(c.text, styles.number if numeric[n] else styles.body, widths[n])
                      for n, c in enumerate(cells)])
-    table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT", splitInRow=1)  # a tall row may split
+    # Heights worked out once here: reportlab would otherwise measure every remaining row again at
+    # each page break, which makes a long table's time grow with the square of its length.
+    table = Table(rows, colWidths=widths, rowHeights=row_heights(rows, widths, styles.body.leading), repeatRows=1,
+                  hAlign="LEFT", splitInRow=1)  # a row taller than a page may split
     style = [("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#c8d0da")),
              ("FONTNAME", (0, 0), (-1, -1), styles.body.fontName), ("FONTSIZE", (0, 0), (-1, -1), styles.body.fontSize),
+             ("LEADING", (0, 0), (-1, -1), styles.body.leading),
              ("BACKGROUND", (0, 0), (-1, 0), HEADER_COLOR), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-             ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
+             ("TOPPADDING", (0, 0), (-1, -1), ROW_PADDING), ("BOTTOMPADDING", (0, 0), (-1, -1), ROW_PADDING)]
     style += [("ALIGN", (n, 1), (n, -1), "RIGHT") for n, right in enumerate(numeric) if right]
     for n, kind in enumerate(grid.kinds, start=1):
         if kind != "row":
             style.append(("BACKGROUND", (0, n), (-1, n), TOTAL_COLOR))
     table.setStyle(TableStyle(style))
     return [*heading, table]
+
+
+def row_heights(rows: list[list[Any]], widths: list[float], leading: float) -> list[float]:
+    """Return each row's height: one line for plain texts, a paragraph's wrapped height, plus padding."""
+    heights = []
+    for row in rows:
+        tallest = leading
+        for content, width in zip(row, widths, strict=True):
+            if not isinstance(content, str):
+                tallest = max(tallest, content.wrap(width - 2 * CELL_PADDING, 100_000)[1])
+        heights.append(tallest + 2 * ROW_PADDING)
+    return heights
 
 
 def cell_flowable(text: str, style: ParagraphStyle, width: float) -> Any:
