@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -378,7 +379,16 @@ def test_parameters_out_of_range_are_refused_not_crashed(demo: Any) -> None:
             with pytest.raises(ParamError) as refused:
                 run_report(reader, book.report(key), given)
             assert refused.value.text("zh") == message
+    lina = user_id(demo, "lina")
+    with demo.app_context(), pytest.raises(ParamError) as someone_else:
+        run_report(reader_for(demo, "zhangwei"), book.report("sales_performance"), {"salesperson": lina})
+    assert someone_else.value.text("zh") == f"salesperson: “{lina}”不是可选的用户"
     manager = Browser(demo, "zhaomin", DEMO_PASSWORD)
+    form = manager.get("/reports/sales_performance/").text
+    offered = re.findall(r'<option value="\d+"\s*>([^<]+)</option>', form)
+    assert set(offered) == {"张伟", "李娜", "王芳", "赵敏"}  # the salesperson field's roles: no R&D, no admin
+    seller_form = Browser(demo, "zhangwei", DEMO_PASSWORD).get("/reports/sales_performance/").text
+    assert re.findall(r'<option value="\d+"\s*>([^<]+)</option>', seller_form) == ["张伟"]
     assert manager.get("/reports/customer_dossier/pdf?id=99999999999999999999").status_code == 400
     assert manager.get("/reports/licence_expiry/?run=1&days=-740000").status_code == 400
 
@@ -415,3 +425,24 @@ def test_a_workbook_keeps_text_as_text_and_numbers_as_numbers() -> None:
     assert formula.data_type == "s"
     assert cells[1250.5].data_type == "n" and cells[1250.5].number_format == "#,##0.00"
     assert "生成时间 2026-12-03 09:00 · 生成人 张伟" in cells
+
+
+def test_an_encrypted_field_a_role_sees_but_may_not_reveal_is_printed_masked(make_app: Any, schema_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    roles = schema_dir / "roles.yaml"
+    roles.write_text(roles.read_text(encoding="utf-8").replace(
+        "      product:    {can: [read, export, report], hide: [formula, process_notes]}\n",
+        "      product:    {can: [read, export, report]}\n"), encoding="utf-8")  # the auditor's grant
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    (reports_dir / "r.yaml").write_text(PRODUCT_REPORTS, encoding="utf-8")
+    app = make_app(schema_dir=schema_dir, CRM_REPORTS_DIR=str(reports_dir))
+    load_demo_data(app, scale=0.1)
+    with app.app_context():
+        auditor = run_report(reader_for(app, "zhoujie"), app.extensions["crm"].reports.report("formulas"), {})
+    column = auditor.grids[0].headers.index("配方成分")
+    assert {row[column].text for row, kind in zip(auditor.grids[0].rows, auditor.grids[0].kinds, strict=True)
+            if kind == "row"} <= {"●●●●", "—"}
+    with app.app_context(), app.extensions["crm"].db.engine.connect() as conn:
+        actions = [row[0] for row in conn.execute(sa.text("SELECT action FROM crm_audit ORDER BY id"))]
+    assert "reveal" not in actions and actions.count("report") == 1

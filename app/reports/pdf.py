@@ -150,7 +150,8 @@ def column_widths(grid: Grid, width: float) -> list[float]:
     """Return widths shared out by how long each column's texts are (numbers need less than names)."""
     lengths = []
     for n, header in enumerate(grid.headers):
-        texts = [header] + [row[n].text for row in grid.rows[:200]]
+        texts = [header] + [row[n].text for row in grid.rows[:200]] + [
+            row[n].text for row, kind in zip(grid.rows, grid.kinds, strict=True) if kind != "row"][:50]
         longest = max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in t) for t in texts)
         lengths.append(min(max(longest, 4), 40))
     total = sum(lengths)

@@ -16,7 +16,15 @@ from app.audit.log import Entry, append
 from app.models.build import BuiltModels
 from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
-from app.security.gate import ADMIN_ROLE, FieldAccess, field_access, own_condition, role_keys, row_condition
+from app.security.gate import (
+    ADMIN_ROLE,
+    FieldAccess,
+    field_access,
+    own_condition,
+    picks_only_self,
+    role_keys,
+    row_condition,
+)
 from app.security.users import display_name
 
 from .params import default_value, resolve_params
@@ -142,13 +150,14 @@ def run_report(reader: Reader, report: ReportSpec, given: dict[str, Any]) -> Rep
     ReportRefused when they may not, ParamError for wrong values. Records an audit entry."""
     if not may_run(reader, report):
         raise ReportRefused(Label(f"您的角色没有“{report.label.zh}”报表的权限",
-                                  f"your role may not run the report '{report.label.en}'"))
+                                  f"Your role may not run the report '{report.label.en}'"))
     withheld = withheld_fields(reader, report)
     if withheld:
         names = "、".join(withheld)
         raise ReportRefused(Label(f"此报表用到了您无权查看的字段：{names}",
                                   f"the report uses fields you may not see: {names}"))
     values = resolve_params(report, given, reader.models.schema, reader.today)
+    check_user_params(reader, report, values)
     result = ReportResult(report.key, report.label.text(reader.lang), report.orientation, reader.now,
                           reader.who(), params=shown_params(reader, report, values),
                           description=report.description.text(reader.lang) if report.description else "",
@@ -165,6 +174,35 @@ def run_report(reader: Reader, report: ReportSpec, given: dict[str, Any]) -> Rep
     audit(reader, Entry("report", report.table, values.get("id") if report.kind == "record" else None,
                         {"report": report.key, "params": {k: plain(v) for k, v in values.items()}}))
     return result
+
+
+def user_choices(reader: Reader, report: ReportSpec, key: str) -> list[tuple[int, str]]:
+    """Return (id, name) of the logins a user parameter may name, by name: the active users of the
+    `roles:` of the user field it filters (all active users without), and only the user themselves
+    when their rows are reached through that very field (the gate's picks_only_self: a salesperson
+    is not shown the list of everyone's logins)."""
+    table = reader.models.schema.table(report.table)
+    fields = [table.field(c.field) for c in report.where
+              if c.value.param == key and table.has_field(c.field) and table.field(c.field).type == "user"]
+    model: Any = reader.user_model
+    query = sa.select(model).where(model.active.is_(True))
+    if reader.user is not None and any(picks_only_self(reader.models, table.key, f.key, reader.user) for f in fields):
+        query = query.where(model.id == reader.user.id)
+    roles = {role for f in fields for role in f.roles}
+    if roles:
+        query = query.where(model.roles.any(model.roles.property.mapper.class_.name.in_(roles)))
+    names = reader.names()
+    return sorted(((u.id, names.get(u.id, u.username)) for u in reader.session.execute(query).scalars()),
+                  key=lambda pair: pair[1])
+
+
+def check_user_params(reader: Reader, report: ReportSpec, values: dict[str, Any]) -> None:
+    """Refuse a user parameter naming a login the user may not choose there (see user_choices)."""
+    from .params import ParamError
+    for param in report.params:
+        chosen = values.get(param.key)
+        if param.type == "user" and chosen is not None and chosen not in dict(user_choices(reader, report, param.key)):
+            raise ParamError([(param.key, Label(f"“{chosen}”不是可选的用户", f"'{chosen}' is not a user to choose"))])
 
 
 def shown_params(reader: Reader, report: ReportSpec, values: dict[str, Any]) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from app.reports.charts import chart_svg
 from app.reports.fonts import FontMissing, chinese_font
 from app.reports.params import ParamError
 from app.reports.pdf import render_report_pdf
-from app.reports.run import DEFAULT_ROW_LIMIT, Reader, ReportRefused, reports_for, run_report
+from app.reports.run import DEFAULT_ROW_LIMIT, Reader, ReportRefused, reports_for, run_report, user_choices
 from app.reports.spec import ReportSpec
 from app.reports.xlsx import render_report_xlsx
 from app.security.gate import current_user
@@ -75,7 +75,7 @@ class ReportsView(BaseView):
             return answer(403, lazy_label_of(403), not_allowed_text(report, reader.lang))
         chart = Markup(chart_svg(result.chart, chinese_font(current_app.config.get("CRM_PDF_FONT")), 720, 300)) \
             if result is not None and result.chart is not None else None
-        users = users_for_params(report)
+        users = users_for_params(reader, report)
         return self.render_template("crm/report.html", report=report, result=result, chart=chart, problem=problem,
                                     values=request.args, lang=reader.lang, users=users,
                                     choices=current_app.extensions["crm"].schema.choices), status
@@ -138,14 +138,9 @@ def lazy_label_of(status: int) -> Any:
             500: Label("无法生成 PDF", "The PDF cannot be made")}[status]
 
 
-def users_for_params(report: ReportSpec) -> list[tuple[int, str]]:
-    """Return (id, name) of the active logins, for a report's user parameters."""
-    if not any(p.type == "user" for p in report.params):
-        return []
-    from .records import user_display_name
-    sm = current_appbuilder().sm
-    users = current_appbuilder().session.query(sm.user_model).filter(sm.user_model.active.is_(True))
-    return sorted(((u.id, user_display_name(u)) for u in users), key=lambda pair: pair[1])
+def users_for_params(reader: Reader, report: ReportSpec) -> dict[str, list[tuple[int, str]]]:
+    """Return, per user parameter, the (id, name) of the logins the form offers."""
+    return {p.key: user_choices(reader, report, p.key) for p in report.params if p.type == "user"}
 
 
 def report_buttons(record_id: Any) -> list[dict[str, str]]:
