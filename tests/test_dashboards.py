@@ -101,6 +101,18 @@ def test_a_widget_counts_the_users_rows_and_opens_exactly_them(demo: Any) -> Non
     assert record_count(seller.get("/t/payment/list/?crm_widget=finance.overdue_receivables").text) == 0
     assert record_count(seller.get("/t/order/list/?crm_widget=sales.my_open_orders&crm_group=%7B%7D").text) == 0
     assert seller.get("/t/order/list/?crm_widget=sales.my_open_orders&crm_group=nope").status_code == 200
+    for crafted in ("99999999999999999999", "%22%5Cud800%22", "1e400", "%5B1%5D"):
+        page = seller.get(f"/t/order/list/?crm_widget=sales.my_open_orders&crm_group={crafted}")
+        assert page.status_code == 200 and record_count(page.text) == 0, crafted
+    wrong_table = seller.get("/t/payment/list/?crm_widget=sales.my_open_orders").text
+    assert "来自首页" not in wrong_table and record_count(wrong_table) == 0
+    # a record opened from the widget's list is the record, whatever the list was narrowed to
+    some_order = scalar(demo, f"SELECT MIN(id) FROM {table} WHERE status = 'completed' AND salesperson_id = :u",
+                        u=seller_id)
+    shown = seller.get(f"/t/order/show/{some_order}?crm_widget=sales.my_open_orders&crm_group=%22confirmed%22")
+    assert shown.status_code == 200
+    # searching inside a widget's list keeps the widget
+    assert '<input type="hidden" name="crm_widget" value="sales.my_open_orders">' in listed.text
 
     finance = Browser(demo, "chenjing", DEMO_PASSWORD).get("/").text
     overdue = scalar(demo, "SELECT SUM(outstanding) FROM payment WHERE status != 'paid' AND due_date < :d",

@@ -416,6 +416,7 @@ def test_a_workbook_keeps_text_as_text_and_numbers_as_numbers() -> None:
     from app.reports.xlsx import render_report_xlsx
     grid = Grid("客户", ["公司名称", "金额"], numeric=[False, True])
     grid.add([Cell('=HYPERLINK("http://evil.example","点我")'), Cell("1,250.50", Decimal("1250.50"))])
+    grid.add([Cell("2025-03-01", dt.date(2025, 3, 1)), Cell("—")])
     grid.add([Cell("合计（1 条）"), Cell("1,250.50", Decimal("1250.50"))], "total")
     result = ReportResult("x", "测试", "portrait", dt.datetime(2026, 12, 3, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
                           "张伟", grids=[grid])
@@ -425,6 +426,8 @@ def test_a_workbook_keeps_text_as_text_and_numbers_as_numbers() -> None:
     assert formula.data_type == "s"
     assert cells[1250.5].data_type == "n" and cells[1250.5].number_format == "#,##0.00"
     assert "生成时间 2026-12-03 09:00 · 生成人 张伟" in cells
+    dated = cells[dt.datetime(2025, 3, 1)]  # openpyxl reads a date cell back as a datetime
+    assert dated.is_date and dated.number_format == "yyyy-mm-dd"
 
 
 def test_an_encrypted_field_a_role_sees_but_may_not_reveal_is_printed_masked(make_app: Any, schema_dir: Path,

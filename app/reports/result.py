@@ -15,7 +15,8 @@ BLANK = "—"
 
 @dataclass(frozen=True)
 class Cell:
-    """One printed value: its text and, for numbers, the number (right-aligned, summed in sheets)."""
+    """One printed value: its text and, for numbers and dates, the value itself (numbers are
+    right-aligned, and both are typed cells in a workbook)."""
 
     text: str
     value: Any = None
@@ -116,5 +117,5 @@ def value_text(spec: FieldSpec, value: Any, lang: str, names: dict[int, str], sh
 
 def cell_of(spec: FieldSpec, value: Any, lang: str, names: dict[int, str], shown_masked: bool = False) -> Cell:
     """Return the printed cell of a stored value (numbers keep their value, masked ones do not)."""
-    number = value if spec.type in ("integer", "decimal", "money", "percent", "rating") and not shown_masked else None
-    return Cell(value_text(spec, value, lang, names, shown_masked), number)
+    kept = spec.type in ("integer", "decimal", "money", "percent", "rating", "date") and not shown_masked
+    return Cell(value_text(spec, value, lang, names, shown_masked), value if kept else None)

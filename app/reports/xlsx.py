@@ -27,7 +27,8 @@ def render_report_xlsx(result: ReportResult, company: str = "") -> bytes:
     first = book.active
     assert first is not None  # a new workbook has one sheet
     sheets: list[tuple[str, Grid | None]] = [(grid.title or result.title, grid) for grid in result.grids]
-    sheets = sheets or [(result.title, None)]
+    if result.facts or not sheets:  # a record's own fields come first, on a sheet named after it
+        sheets.insert(0, (result.title, None))
     used: set[str] = set()
     for n, (title, grid) in enumerate(sheets):
         sheet = first if n == 0 else book.create_sheet()
@@ -70,9 +71,11 @@ def write_grid(sheet: Any, grid: Grid, top: int) -> None:
         cell.font, cell.fill = BOLD, HEADER_FILL
     for offset, (cells, kind) in enumerate(zip(grid.rows, grid.kinds, strict=True), start=1):
         for column, printed in enumerate(cells, start=1):
-            cell = put(sheet, top + offset, column, excel_value(printed.value) if printed.is_number
-                       else printed.text)
-            if printed.is_number:
+            typed = printed.is_number or isinstance(printed.value, datetime.date)
+            cell = put(sheet, top + offset, column, excel_value(printed.value) if typed else printed.text)
+            if isinstance(printed.value, datetime.date):
+                cell.number_format = "yyyy-mm-dd"
+            elif printed.is_number:
                 cell.number_format = "#,##0.00" if isinstance(printed.value, (Decimal, float)) else "#,##0"
                 cell.alignment = Alignment(horizontal="right")
             if kind != "row":

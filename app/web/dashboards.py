@@ -11,6 +11,7 @@ from flask import current_app, request, url_for
 from flask_appbuilder.models.filters import BaseFilter
 from markupsafe import Markup
 
+from app.fields.values import INT_MAX, INT_MIN, bad_character
 from app.reports.charts import chart_svg
 from app.reports.dashboard import dashboards_for, may_see, run_widget, widget_conditions
 from app.reports.fonts import chinese_font
@@ -48,8 +49,9 @@ def home_widgets() -> list[dict[str, Any]]:
     return shown
 
 
-def requested_widget() -> tuple[str, WidgetSpec] | None:
-    """Return (role, widget) named by the request's crm_widget argument, when the user has it."""
+def requested_widget(table_key: str) -> tuple[str, WidgetSpec] | None:
+    """Return (role, widget) named by the request's crm_widget argument, when the user has it and it
+    counts rows of `table_key`."""
     name = request.args.get("crm_widget")
     if not name:
         return None
@@ -59,7 +61,7 @@ def requested_widget() -> tuple[str, WidgetSpec] | None:
     if role not in dashboards or key not in [w.key for w in dashboards[role].widgets]:
         return None
     widget = dashboards[role].widget(key)
-    return (role, widget) if may_see(reader, widget) else None
+    return (role, widget) if widget.report.table == table_key and may_see(reader, widget) else None
 
 
 class WidgetFilter(BaseFilter):
@@ -69,19 +71,40 @@ class WidgetFilter(BaseFilter):
     table_key: str
 
     def apply(self, query: Any, value: Any) -> Any:
-        if "crm_widget" not in request.args:
-            return query
-        found = requested_widget()
-        if found is None or found[1].report.table != self.table_key:
+        if "crm_widget" not in request.args or not (request.endpoint or "").endswith(".list"):
+            return query  # a record's own page is not narrowed by the list it was opened from
+        found = requested_widget(self.table_key)
+        if found is None:
             return query.filter(sa.false())  # a widget the user does not have shows nothing
         grouped = "crm_group" in request.args
-        try:
-            group = json.loads(request.args["crm_group"]) if grouped else None
-        except ValueError:
-            return query.filter(sa.false())
-        if isinstance(group, (dict, list)):
+        group = group_value(request.args["crm_group"]) if grouped else None
+        if group is INVALID:
             return query.filter(sa.false())
         return query.filter(*widget_conditions(request_reader(), found[1], group, grouped))
+
+
+INVALID = object()
+
+
+def group_value(text: str) -> Any:
+    """Return the group a crm_group argument names (JSON: text, a whole number or null), INVALID for
+    anything no group of a widget can be: objects, lists, numbers beyond the database's integers,
+    text a database cannot store."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return INVALID
+    if value is None:
+        return None
+    if isinstance(value, bool) or (isinstance(value, int) and INT_MIN <= value <= INT_MAX):
+        return value
+    if isinstance(value, str) and len(value) <= 200 and bad_character(value) is None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (\ud800)
+            return INVALID
+        return value
+    return INVALID
 
 
 def widget_filter(table_key: str) -> list[Any]:
@@ -89,9 +112,9 @@ def widget_filter(table_key: str) -> list[Any]:
     return [["id", type("WidgetRows", (WidgetFilter,), {"table_key": table_key}), None]]
 
 
-def widget_notice() -> str:
+def widget_notice(table_key: str) -> str:
     """Return the line a list opened from a widget shows above its rows: 来自首页：<label>."""
-    found = requested_widget() if request.args.get("crm_widget") else None
+    found = requested_widget(table_key) if request.args.get("crm_widget") else None
     if found is None:
         return ""
     reader = request_reader()
