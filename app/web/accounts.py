@@ -369,6 +369,17 @@ class CrmSecurityManager(SecurityManager):
     def auth_user_db(self, username: Any, password: Any) -> Any:
         return guarded_login(username, password, super().auth_user_db)
 
+    def _has_view_access(self, user: object, permission_name: str, view_name: str) -> bool:
+        """FAB's check, asked once per request for each (user, permission, view): a page asks it for
+        every menu entry and button, one query each (a role changed by an admin counts from the next request)."""
+        if not has_request_context():
+            return bool(super()._has_view_access(user, permission_name, view_name))
+        cache: dict[tuple[Any, str, str], bool] = g.setdefault("crm_view_access", {})
+        key = (getattr(user, "id", None), permission_name, view_name)
+        if key not in cache:
+            cache[key] = bool(super()._has_view_access(user, permission_name, view_name))
+        return cache[key]
+
     def reset_password(self, userid: Any, password: str) -> None:
         """Set a password (every screen and command does it here); the user's other logins end."""
         super().reset_password(userid, password)
