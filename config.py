@@ -60,6 +60,13 @@ CRM_COMPANY_LOGO = None
 CRM_PDF_FONT = None
 # The most rows a report may print; a report that would print more says so instead of timing out.
 CRM_REPORT_ROW_LIMIT = 20000
+# The largest file (in MB) an import takes, .xlsx or .csv; a larger one is refused with this limit named.
+CRM_IMPORT_MAX_MB = 50
+# Imports and exports of more rows than this run as background jobs, with a progress bar.
+CRM_JOB_ROWS = 2000
+# Where background jobs queue: empty for instance/jobs.db (one machine; `make run` starts a worker), or
+# redis://127.0.0.1:6379/0 when several app servers share the work (run `crm worker` beside them).
+CRM_JOBS_URL = ""
 # The most rows one page of a list (screen or API) shows.
 CRM_MAX_PAGE_SIZE = 100
 

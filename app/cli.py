@@ -64,15 +64,41 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Load demo data when the database has no records yet.")
-def run(host: str, port: int, demo: bool) -> None:
-    """Check the schema, sync the database and serve the panel."""
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="Start a background-job worker beside the server (`crm worker` runs one on its own).")
+def run(host: str, port: int, demo: bool, worker: bool) -> None:
+    """Check the schema, sync the database and serve the panel (and a job worker beside it)."""
+    import subprocess
     app = _create_app()
     _report_start(app)
     if demo:
         _load_demo(app, only_if_empty=True)
-    click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)")
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]) if worker else None
+    click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)"
+               + (f"; background jobs run in worker process {process.pid}" if process else ""))
     from app.web.transport import PanelRequestHandler
-    app.run(host=host, port=port, threaded=True, use_reloader=False, request_handler=PanelRequestHandler)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False, request_handler=PanelRequestHandler)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@main.command()
+@click.option("--workers", type=int, default=1, show_default=True, help="Jobs run side by side.")
+def worker(workers: int) -> None:
+    """Run background jobs (imports and exports) from the queue CRM_JOBS_URL names, until stopped."""
+    import logging
+
+    from app.jobs.work import recover_jobs
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = _create_app()
+    queue = app.extensions["crm_jobs"]
+    again = recover_jobs(app, queue)
+    click.echo(f"Worker on {app.config['CRM_JOBS_URL']}"
+               + (f"; queued again {len(again)} jobs a stopped worker had left running" if again else ""))
+    queue.huey.create_consumer(workers=workers, periodic=True, worker_type="thread").run()
 
 
 @main.command()
@@ -367,6 +393,159 @@ def report_run(name: str, params: tuple[str, ...], as_user: str | None, lang: st
             sys.exit(1)
     Path(output).write_bytes(body)
     click.echo(f"Wrote {output} ({len(body):,} bytes): {result.title}")
+
+
+def _acting_user(app: Any, as_user: str | None) -> Any:
+    """Return the login a command acts as: --as USER, else the first admin; exit 2 naming a missing one."""
+    sm = app.appbuilder.sm
+    name = as_user or app.config["CRM_ADMIN_USERNAME"]
+    user = sm.find_user(username=name)
+    if user is None:
+        click.echo(f"Error: --as {name}: there is no such user", err=True)
+        sys.exit(2)
+    return user
+
+
+def _known_table(app: Any, table: str) -> None:
+    schema = app.extensions["crm"].schema
+    if not any(t.key == table for t in schema.tables):
+        known = ", ".join(t.key for t in schema.tables)
+        click.echo(f"Error: there is no table '{table}'; tables: {known}", err=True)
+        sys.exit(2)
+
+
+@main.command("import")
+@click.argument("table")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and report what would happen; write nothing.")
+@click.option("--mode", type=click.Choice(["insert", "upsert"]), default="insert", show_default=True)
+@click.option("--key", metavar="FIELD", help="upsert: the unique field (or id) that finds existing records.")
+@click.option("--as", "as_user", metavar="USER", help="Import as this login (default: the first admin).")
+@click.option("--allow-duplicates", is_flag=True, help="Import rows flagged as likely duplicates too.")
+@click.option("--errors", "errors_file", type=click.Path(dir_okay=False),
+              help="When there are problems, write the file back with them marked (FILE.xlsx).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def import_file(table: str, file: str, dry_run: bool, mode: str, key: str | None, as_user: str | None,
+                allow_duplicates: bool, errors_file: str | None, lang: str) -> None:
+    """Import FILE (.xlsx or .csv) into TABLE: every row or none; exit 1 listing every problem."""
+    from app.security.acting import acting_as
+    from app.transfer.errorbook import render_error_book
+    from app.transfer.importer import Importer, ImportRequest
+    app = _create_app()
+    _known_table(app, table)
+    data = Path(file).read_bytes()
+    max_bytes = int(app.config["CRM_IMPORT_MAX_MB"]) << 20
+    request = ImportRequest(table, Path(file).name, data, mode=mode, key=key, dry_run=dry_run,
+                            allow_duplicates=allow_duplicates, lang=lang, max_bytes=max_bytes)
+    with app.app_context():
+        user = _acting_user(app, as_user)
+        with acting_as(app, user, lang):
+            def progress(phase: str, done: int, total: int) -> None:
+                if total >= 2000:
+                    what = "checked" if phase == "check" else "written"
+                    click.echo(f"  {done:,} / {total:,} rows {what}", err=True)
+            result = Importer(app.extensions["crm"].models, app.appbuilder.session, app.appbuilder.sm.user_model,
+                              request, progress=progress).run()
+    for note in result.notes:
+        click.echo(f"note: {note.text(lang)}")
+    for flagged in result.duplicates:
+        click.echo(f"likely duplicate: {flagged.text(lang)}")
+    counts = result.counts
+    summary = (f"{counts['insert']} to insert, {counts['update']} to update, {counts['unchanged']} unchanged")
+    if result.problems:
+        for problem in result.all_problems():
+            click.echo(problem.text(lang), err=True)
+        if errors_file:
+            Path(errors_file).write_bytes(render_error_book(Path(file).name, data, result, max_bytes, lang))
+            click.echo(f"Wrote {errors_file} with the problems marked", err=True)
+        click.echo(f"Nothing was imported: {len(result.problems)} problems.", err=True)
+        sys.exit(1)
+    if dry_run:
+        click.echo(f"Dry run, nothing written: {summary}.")
+    else:
+        done = summary.replace("to insert", "inserted").replace("to update", "updated")
+        click.echo(f"Imported {file} as batch {result.batch_id}: {done}.")
+
+
+@main.command("export")
+@click.argument("table")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="FILE.xlsx or FILE.csv")
+@click.option("--template", is_flag=True, help="Write the import template of TABLE instead of its rows.")
+@click.option("--filter", "filters", multiple=True, metavar="FIELD=VALUE", help="Only rows whose field has VALUE.")
+@click.option("--as", "as_user", metavar="USER", help="Export as this login sees it (default: the first admin).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def export_file(table: str, output: str, template: bool, filters: tuple[str, ...], as_user: str | None,
+                lang: str) -> None:
+    """Export TABLE's rows (or its import template) as the user may see them."""
+    from app.security.acting import acting_as
+    from app.security.gate import field_access
+    from app.transfer.export import ExportRefused, ExportRequest, export_table
+    from app.transfer.filters import FilterProblem, cli_conditions
+    from app.transfer.template import render_template
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if suffix not in ("xlsx", "csv") or (template and suffix != "xlsx"):
+        click.echo(f"Error: -o {output}: write a .xlsx{'' if template else ' or .csv'} file", err=True)
+        sys.exit(2)
+    app = _create_app()
+    _known_table(app, table)
+    state = app.extensions["crm"]
+    with app.app_context():
+        user = _acting_user(app, as_user)
+        with acting_as(app, user, lang):
+            if template:
+                Path(output).write_bytes(render_template(state.schema, table, field_access(state.schema, table, user),
+                                                         lang))
+                click.echo(f"Wrote the import template of {table} to {output}")
+                return
+            try:
+                where = cli_conditions(state.models, table, filters)
+                with open(output, "wb") as out:
+                    result = export_table(state.models, app.appbuilder.session, ExportRequest(
+                        table, suffix, lang, where, described="; ".join(filters)), out)
+            except (FilterProblem, ExportRefused) as exc:
+                Path(output).unlink(missing_ok=True)
+                click.echo(f"Error: {exc.text(lang)}", err=True)
+                sys.exit(2)
+    click.echo(f"Wrote {result.rows:,} rows of {table} to {output}")
+
+
+@main.group()
+def imports() -> None:
+    """Import batches: list them, revert one."""
+
+
+@imports.command("list")
+@click.option("--as", "as_user", metavar="USER", help="The batches this login may see (default: the first admin).")
+def imports_list(as_user: str | None) -> None:
+    """Print the newest import batches: id, when, who, table, file, counts, status."""
+    from app.security.acting import acting_as
+    from app.transfer.batches import visible_batches
+    app = _create_app()
+    with app.app_context():
+        with acting_as(app, _acting_user(app, as_user)):
+            batches = visible_batches(app.extensions["crm"].models, app.appbuilder.session)
+    for b in batches:
+        click.echo(f"{b.id:>5}  {b.at:%Y-%m-%d %H:%M}  {b.username:<12} {b.table:<12} {b.file_name}  "
+                   f"+{b.inserted} ~{b.updated} ={b.unchanged}  {b.status}")
+
+
+@imports.command("revert")
+@click.argument("batch", type=int)
+@click.option("--as", "as_user", metavar="USER", help="Revert as this login (default: the first admin).")
+def imports_revert(batch: int, as_user: str | None) -> None:
+    """Revert import BATCH: delete what it inserted, set back what it updated; refused if any changed since."""
+    from app.security.acting import acting_as
+    from app.transfer.batches import RevertRefused, revert_batch
+    app = _create_app()
+    state = app.extensions["crm"]
+    with app.app_context():
+        with acting_as(app, _acting_user(app, as_user)):
+            try:
+                done = revert_batch(state.models, app.appbuilder.session, state.keyring, batch)
+            except RevertRefused as exc:
+                click.echo(f"Not reverted:\n{exc.text('zh')}", err=True)
+                sys.exit(1)
+    click.echo(f"Reverted batch {done.id} ({done.file_name}): {done.inserted} records deleted, {done.updated} set back")
 
 
 @main.group()

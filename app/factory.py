@@ -16,6 +16,8 @@ from app.audit.capture import install_audit
 from app.crypto import Keyring, keyring_for
 from app.dbsync.connect import check_database
 from app.dbsync.sync import SyncResult, sync_schema
+from app.jobs.store import JOBS_METADATA
+from app.jobs.work import JobQueue
 from app.models.build import BuiltModels, build_models
 from app.models.computed import install_computations
 from app.models.encryption import check_keys_open_stored_values, install_encryption
@@ -36,6 +38,7 @@ from app.web.logins import install_login_guard
 from app.web.register import register_screens
 from app.web.reports import register_reports_screen
 from app.web.review import register_review_screen
+from app.web.transfer import register_imports_screen, register_jobs_screen
 from app.web.translations import compiled_translations_dir
 from app.web.transport import secure_transport
 
@@ -81,7 +84,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ring = keyring_for(settings)
     sync = sync_schema(settings["CRM_DATABASE_URL"], schema, Path(settings["CRM_MIGRATIONS_DIR"]),
                        auto_apply=settings["CRM_SCHEMA_AUTO_APPLY"], export_dir=Path(settings["CRM_EXPORT_DIR"]),
-                       ring=ring)
+                       ring=ring, system_tables=[JOBS_METADATA])
     app = Flask("crm", instance_path=settings["CRM_INSTANCE_DIR"], root_path=str(PACKAGE_DIR))
     app.config.update(settings)
     app.config["SECRET_KEY"] = secret_key(settings)
@@ -103,10 +106,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         register_review_screen(appbuilder)
         register_audit_screen(appbuilder)
         register_reports_screen(appbuilder)
+        register_imports_screen(appbuilder)
+        register_jobs_screen(appbuilder)
         install_login_guard(app)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)
     app.extensions["crm"] = CrmState(schema, models, db, ring, reports, sync, new_admin)
+    app.extensions["crm_jobs"] = JobQueue(app)
     register_template_helpers(app)
     register_error_pages(app)
     install_guards(app)

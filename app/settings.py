@@ -36,6 +36,9 @@ CRM_DEFAULTS: dict[str, Any] = {
     "CRM_COMPANY_LOGO": None,
     "CRM_PDF_FONT": None,
     "CRM_REPORT_ROW_LIMIT": 20000,
+    "CRM_IMPORT_MAX_MB": 50,
+    "CRM_JOBS_URL": "",
+    "CRM_JOB_ROWS": 2000,
     "CRM_PROXY_COUNT": 0,
     "CRM_MAX_PAGE_SIZE": 100,
     "CRM_RATE_LIMIT_STORAGE": "",
@@ -45,7 +48,7 @@ CRM_DEFAULTS: dict[str, Any] = {
 }
 # Shown masked by `crm config`: whoever reads a screen or a log should not learn them.
 SECRET_SETTINGS = frozenset({"CRM_SECRET_KEY", "CRM_ADMIN_PASSWORD", "CRM_ENCRYPTION_KEYS"})
-URL_SETTINGS = frozenset({"CRM_DATABASE_URL", "CRM_RATE_LIMIT_STORAGE"})  # their passwords are masked
+URL_SETTINGS = frozenset({"CRM_DATABASE_URL", "CRM_RATE_LIMIT_STORAGE", "CRM_JOBS_URL"})  # their passwords are masked
 
 
 class SettingError(ValueError):
@@ -137,6 +140,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CRM_SCHEMA_AUTO_APPLY": yes_or_no(raw["CRM_SCHEMA_AUTO_APPLY"], "CRM_SCHEMA_AUTO_APPLY"),
         "CRM_PDF_FONT": settings.get("CRM_PDF_FONT"),
         "CRM_REPORT_ROW_LIMIT": whole_number(raw["CRM_REPORT_ROW_LIMIT"], "CRM_REPORT_ROW_LIMIT") or 20000,
+        "CRM_IMPORT_MAX_MB": whole_number(raw["CRM_IMPORT_MAX_MB"], "CRM_IMPORT_MAX_MB") or 50,
+        "CRM_JOBS_URL": jobs_url(str(raw["CRM_JOBS_URL"] or ""), instance),
+        "CRM_JOB_ROWS": whole_number(raw["CRM_JOB_ROWS"], "CRM_JOB_ROWS") or 2000,
         "CRM_COMPANY_NAME": str(raw["CRM_COMPANY_NAME"] or ""),
         "CRM_COMPANY_LOGO": logo_file(settings.get("CRM_COMPANY_LOGO")),
         "CRM_ENCRYPTION_KEYS": settings.get("CRM_ENCRYPTION_KEYS"),
@@ -206,6 +212,16 @@ def time_zone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingError(f"CRM_TIMEZONE={name!r} is not a time zone; use a name such as Asia/Shanghai") from None
     return name
+
+
+def jobs_url(value: str, instance: Path) -> str:
+    """Return where background jobs queue: redis://host:port/db, else an SQLite file (instance/jobs.db)."""
+    if not value:
+        return f"sqlite:///{instance / 'jobs.db'}"
+    if value.startswith(("redis://", "rediss://", "sqlite:///")):
+        return value
+    raise SettingError(f"CRM_JOBS_URL={value!r}: write redis://host:6379/0 (several app servers) or "
+                       "sqlite:///path/jobs.db (one machine); leave it empty for instance/jobs.db")
 
 
 def whole_number(value: Any, name: str) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,3 +245,24 @@ def chromium() -> Iterator[Any]:
                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
+
+
+# -- background jobs ---------------------------------------------------------------------------
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def worker_env(app: Any) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    for key in ("CRM_DATABASE_URL", "CRM_SCHEMA_DIR", "CRM_INSTANCE_DIR", "CRM_MIGRATIONS_DIR", "CRM_SECRET_KEY",
+                "CRM_JOBS_URL"):
+        env[key] = str(app.config[key])
+    env["CRM_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    env["PYTHONPATH"] = str(PROJECT)
+    return env
+
+
+def start_worker(app: Any, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:  # the worker keeps its own copy of the file
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=worker_env(app), cwd=PROJECT,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -75,7 +75,7 @@ def test_invalid_values_get_422_with_a_message_per_field(api: Api) -> None:
         "status": "unknown", "tags": ["key_account", "nope"], "hazardous_licence_expiry": "2025-13-01"})
     assert response.status_code == 422
     message = response.json["message"]
-    assert message["uscc"] == ["统一社会信用代码校验位不正确"]
+    assert message["uscc"] == ["统一社会信用代码校验位不正确（应为 3）"]
     assert message["website"] == ["不是有效的网址,应以 http:// 或 https:// 开头"]
     assert message["credit_limit"] == ["应为数字"]
     assert message["status"][0].startswith("“unknown”不是可选项,可选:prospect(潜在客户)")

@@ -244,3 +244,75 @@ def test_dates_typed_with_the_keyboard_are_kept(page: Any, app: Any) -> None:
         ("回访 2026/12/15", "2026-12-15"), ("回访 2026年12月15日", "2026-12-15"), ("回访 20270331", "2027-03-31"),
         ("回访 2027.1.5", "2027-01-05")]
     assert page.js_errors == []
+
+
+def test_import_a_filled_in_template_with_a_progress_bar_then_export(chromium: Any, make_app: Any,
+                                                                    tmp_path: Any) -> None:
+    """The admin downloads the template from the list, fills in 300 rows, imports them through the screen
+    (checked first, then confirmed; both run in a real worker with a progress bar reaching 100 %), and
+    exports the list (a job too) and downloads the file."""
+    import openpyxl
+    import sqlalchemy as sa
+
+    from app.seed import load_demo_data
+    from conftest import start_worker
+    app = make_app(CRM_JOB_ROWS=100)
+    load_demo_data(app, scale=0.02)
+    worker = start_worker(app, tmp_path / "worker.log")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = logged_in_page(chromium, f"http://127.0.0.1:{httpd.server_port}")
+        page.goto("/t/customer/list/")
+        with page.expect_download() as template:
+            page.click("a.crm-template-link")
+        path = tmp_path / "客户导入模板.xlsx"
+        template.value.save_as(path)
+        book = openpyxl.load_workbook(path)
+        sheet = book.worksheets[0]
+        keys = [c.value for c in sheet[2]]
+        for n in range(300):
+            sheet.cell(3 + n, keys.index("name") + 1, f"浏览器导入客户{n:03d}有限公司")
+            sheet.cell(3 + n, keys.index("grade") + 1, "A类（战略客户）")
+            sheet.cell(3 + n, keys.index("credit_limit") + 1, 10000 + n)
+        book.save(path)
+        page.click("a.crm-import-link")
+        page.set_input_files("#crm-import-file", str(path))
+        page.click("button.crm-import-check")
+        page.wait_for_url("**/jobs/*/")
+        page.wait_for_selector(".crm-import-summary", timeout=120_000)
+        assert page.inner_text(".crm-import-summary") == "检查通过：将新增 300 条、更新 0 条、0 条不变"
+        page.click(".crm-import-confirm button[type=submit]")
+        page.wait_for_selector(".crm-job-end.alert-success", timeout=120_000)
+        assert page.inner_text(".progress-bar") == "100%"
+        assert page.inner_text(".crm-import-summary").startswith("已导入（第 ")
+        model = app.extensions["crm"].models.model("customer")
+        with app.app_context():
+            stored = app.appbuilder.session.execute(sa.select(model.name, model.grade, model.credit_limit).where(
+                model.name.like("浏览器导入客户%")).order_by(model.name)).all()
+        assert len(stored) == 300 and stored[7] == ("浏览器导入客户007有限公司", "A", 10007)
+        page.goto("/t/customer/list/")
+        page.click("a.crm-export-link")
+        page.wait_for_url("**/jobs/*/")
+        page.wait_for_selector("a.crm-job-download", timeout=120_000)
+        with page.expect_download() as exported:
+            page.click("a.crm-job-download")
+        out = tmp_path / "export.xlsx"
+        exported.value.save_as(out)
+        rows = list(openpyxl.load_workbook(out).worksheets[0].iter_rows(values_only=True))
+        assert len(rows) - 2 == len(load_names(app)) and "浏览器导入客户299有限公司" in {r[1] for r in rows}
+        assert page.js_errors == []
+        page.context.close()
+    finally:
+        httpd.shutdown()
+        thread.join()
+        worker.kill()
+        worker.wait(timeout=30)
+
+
+def load_names(app: Any) -> list[str]:
+    import sqlalchemy as sa
+    model = app.extensions["crm"].models.model("customer")
+    with app.app_context():
+        return [n for (n,) in app.appbuilder.session.execute(sa.select(model.name))]

@@ -251,4 +251,4 @@ def test_review_role_and_user_pages_speak_in_labels_and_chinese_verbs(app: Any, 
     assert "联系人：查看、新增、修改" in role and "can create on" not in role
     person = " ".join(re.sub(r"<[^>]+>", " ", browser.get(f"/users/show/{user}").text).split())
     assert "销售" in person
-    assert "联系人：查看、新增、修改、菜单" in role and "menu:contact" not in role
+    assert "联系人：查看、新增、修改、导出、导入、菜单" in role and "menu:contact" not in role

@@ -24,6 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.dbsync",),                                       # specs vs. database
     ("app.backup",),
     ("app.reports",),
+    ("app.transfer",),                                     # Excel/CSV templates, imports, exports
+    ("app.jobs",),                                         # background work on Huey
     ("app.demo", "app.seed"),
     ("app.web",),                                          # screens and APIs
     ("app.factory", "app.cli", "app.wsgi", "app"),         # the app factory and the entry points

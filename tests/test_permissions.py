@@ -237,7 +237,8 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
 
     crm("user", "add", "lisi", "--role", "sales", "--password", PASSWORD)
     first = crm("permissions", "review").stdout
-    assert ("    customer: read, create, update, report; rows: own (owner); read-only: credit_limit, payment_terms\n"
+    assert ("    customer: read, create, update, export, import, report; rows: own (owner); "
+            "read-only: credit_limit, payment_terms\n"
             in first)
     assert "    product: read; rows: all; hidden: formula, process_notes\n" in first
     assert "  lisi: sales; active; last login never\n" in first
@@ -254,7 +255,7 @@ def test_permission_review_lists_rights_and_users_and_shows_changes(tmp_path: Pa
                             "read (rows: all; hidden: formula)\n"
                             "  + user wangwu (finance)\n")
     rows = (tmp_path / "review.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert "role,sales,customer,read create update report,own (owner),,credit_limit payment_terms" in rows
+    assert "role,sales,customer,read create update export import report,own (owner),,credit_limit payment_terms" in rows
     assert "role,sales,product,read,all,formula," in rows
     assert "user,wangwu,finance,yes,,," in rows
     crm("permissions", "review", "-o", str(tmp_path / "review.pdf"))

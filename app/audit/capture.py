@@ -96,6 +96,12 @@ def recorded(ctx: AuditContext, spec: FieldSpec, record_id: Any, value: Any) -> 
     return value
 
 
+def logged_values(model: type, record_id: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Return {field: value} of a record of `model` as the log keeps values (encrypted ones sealed)."""
+    ctx = _CONTEXTS[model]
+    return {key: recorded(ctx, ctx.table.field(key), record_id, value) for key, value in values.items()}
+
+
 def snapshot(ctx: AuditContext, obj: Any) -> dict[str, Any]:
     """Return every non-empty field of a record as {field: value}."""
     values = {}

@@ -6,7 +6,7 @@ not at all: when it holds a step that needs review, start-up refuses and names t
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,15 +82,18 @@ class SyncResult:
         return "\n".join(lines)
 
 
-def create_system_tables(conn: sa.Connection) -> None:
+def create_system_tables(conn: sa.Connection, others: Sequence[sa.MetaData] = ()) -> None:
     """Create Flask-AppBuilder's tables (users are link targets), the audit log and the login
-    counters; login accounts, too, never reuse a deleted account's id."""
+    counters, and the tables of `others` (the jobs); login accounts, too, never reuse a deleted
+    account's id."""
     users = Model.metadata.tables[USER_TABLE]
     users.dialect_options["sqlite"]["autoincrement"] = True
     Model.metadata.create_all(conn)
     ensure_audit_tables(conn)
     ensure_login_tables(conn)
     FILES_TABLE.create(conn, checkfirst=True)  # so that a restore finds it with its long text column
+    for metadata in others:
+        metadata.create_all(conn, checkfirst=True)
     never_reuse_ids(conn, Operations(MigrationContext.configure(conn)), USER_TABLE, USER_TABLE)
 
 
@@ -110,7 +113,7 @@ def plan_changes(url: str, schema: SchemaSpec, folder: Path | None,
 def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply: bool = True,
                 include_review: bool = False, resolutions: dict[str, str] | None = None,
                 confirm: Callable[[Plan], bool] | None = None, export_dir: Path | None = None,
-                ring: Any = None) -> SyncResult:
+                ring: Any = None, system_tables: Sequence[sa.MetaData] = ()) -> SyncResult:
     """Apply what the schema needs, under the schema lock, in one transaction; return what was done.
 
     Raises SchemaChangesPending when steps need review (and `include_review` is off), are refused
@@ -118,7 +121,7 @@ def sync_schema(url: str, schema: SchemaSpec, folder: Path | None, *, auto_apply
     """
     result = SyncResult()
     with using_keyring(ring), locked_connection(url) as conn:
-        create_system_tables(conn)
+        create_system_tables(conn, system_tables)
         result.files = missing_files(conn, folder)
         result.cleaned = clean_interrupted(conn)
         result.resumed = finish_interrupted(conn, folder, export_dir, result)

@@ -238,8 +238,10 @@ class CasNumberType(ValueType):
         if not match:
             return problems + [msg("CAS号格式应为 数字-两位数字-一位校验位,例如 7732-18-5",
                                    "a CAS number looks like 7732-18-5 (digits-two digits-check digit)")]
-        if cas_check_digit(match.group(1) + match.group(2)) != int(match.group(3)):
-            problems.append(msg("CAS号校验位不正确", "the CAS number's check digit is wrong"))
+        expected = cas_check_digit(match.group(1) + match.group(2))
+        if expected != int(match.group(3)):
+            problems.append(msg(f"CAS号校验位不正确（应为 {expected}）",
+                                f"the CAS number's check digit is wrong (it should be {expected})"))
         return problems
 
 
@@ -269,8 +271,10 @@ class UsccType(ValueType):
         if len(value) != 18 or any(c not in USCC_CHARS for c in value):
             return [msg("统一社会信用代码应为18位数字或大写字母(不含 I、O、Z、S、V)",
                         "a unified social credit code has 18 digits or capital letters (no I, O, Z, S, V)")]
-        if uscc_check_char(value[:17]) != value[17]:
-            return [msg("统一社会信用代码校验位不正确", "the unified social credit code's check character is wrong")]
+        expected = uscc_check_char(value[:17])
+        if expected != value[17]:
+            return [msg(f"统一社会信用代码校验位不正确（应为 {expected}）",
+                        f"the unified social credit code's check character is wrong (it should be {expected})")]
         return []
 
 

@@ -8,6 +8,8 @@ METHOD_VERBS: dict[str, str] = {
     "add": "create", "post": "create",
     "edit": "update", "put": "update",
     "delete": "delete",
+    "import_template": "import", "import_rows": "import", "import_errors": "import",
+    "export_rows": "export",
 }
 
 
@@ -28,6 +30,8 @@ SCREEN_LABELS: dict[str, tuple[str, str]] = {
     "ResetMyPasswordView": ("修改本人密码", "Change own password"), "UserDBModelView": ("用户", "Users"),
     "data": ("业务数据（菜单）", "Business data (menu)"), "Security": ("安全（菜单）", "Security (menu)"),
     "RoleModelView": ("角色", "Roles"), "AuditLog": ("审计日志", "Audit log"),
+    "Imports": ("导入记录", "Imports"), "import_menu": ("导入记录（菜单）", "Imports (menu)"),
+    "Jobs": ("后台任务", "Jobs"),
 }
 
 

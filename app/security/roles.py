@@ -15,7 +15,7 @@ DATA_MENU = "data"
 BUILT_IN = ("admin", "public")
 # What every logged-in user needs besides the tables: their own account.
 ACCOUNT_EXTRAS = (("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_post", "ResetMyPasswordView"),
-                  ("can_userinfo", "UserDBModelView"))
+                  ("can_userinfo", "UserDBModelView"), ("can_read", "Jobs"))
 
 
 # The audit log screen (app.web.audit): its permission and menu entry.
@@ -27,6 +27,12 @@ AUDIT_PAIRS = {("can_read", AUDIT_VIEW), ("menu_access", AUDIT_MENU)}
 REPORTS_VIEW = "Reports"
 REPORTS_MENU = "report_menu"  # not "reports": MariaDB compares names without case, and the view is Reports
 REPORTS_PAIRS = {("can_read", REPORTS_VIEW), ("menu_access", REPORTS_MENU)}
+# The import batches screen (app.web.transfer): for every role with the `import` verb on some table.
+IMPORTS_VIEW = "Imports"
+IMPORTS_MENU = "import_menu"
+IMPORTS_PAIRS = {("can_read", IMPORTS_VIEW), ("menu_access", IMPORTS_MENU)}
+# Background jobs (app.web.transfer.JobsView): every user may follow their own.
+JOBS_VIEW = "Jobs"
 
 
 def menu_name_for(table_key: str) -> str:
@@ -62,6 +68,8 @@ def role_pairs(schema: SchemaSpec, role_key: str) -> set[tuple[str, str]]:
         pairs |= AUDIT_PAIRS
     if any("report" in grant.can for grant in schema.grants_of(role_key).values()):
         pairs |= REPORTS_PAIRS
+    if any("import" in grant.can for grant in schema.grants_of(role_key).values()):
+        pairs |= IMPORTS_PAIRS
     return pairs
 
 

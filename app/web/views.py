@@ -41,6 +41,7 @@ from .i18n import current_lang, lazy_label, lazy_text
 from .picking import pick_page
 from .records import RecordInterface, check_delete, record_id, user_display_name
 from .saving import SavesKeepInput, VersionField
+from .transfer import TransferMixin
 from .variants import VIEW_ATTRIBUTES, FieldRulesMixin, fresh_filters
 
 LIST_SKIP_SORT = ("multi_choice", "text", "attachment")
@@ -112,7 +113,7 @@ class InlineFormWidget(FormWidget):
     template = "crm/widgets/form.html"
 
 
-class RecordView(FieldRulesMixin, SavesKeepInput, ModelView):
+class RecordView(FieldRulesMixin, SavesKeepInput, TransferMixin, ModelView):
     """Behaviour shared by every generated screen; per-table settings are class attributes.
 
     Column lists, forms and filters follow the user's field rules (see app.web.variants).
