@@ -59,9 +59,9 @@ def problems(text: str) -> list[str]:
      "tables.bill.fields.outstanding.required: a computed field cannot have required | its value always comes from "
      "compute:; remove required"),
     ("outstanding: {type: string, compute: due - paid}",
-     "tables.bill.fields.outstanding.compute: unknown key 'compute' | known keys for a string field: default, "
-     "default_from, encrypted, help, index, label, max_length, pattern, pattern_message, readonly, renamed_from, "
-     "required, searchable, type, unique"),
+     "tables.bill.fields.outstanding.compute: unknown key 'compute' | known keys for a string field: aliases, "
+     "default, default_from, encrypted, help, index, label, max_length, pattern, pattern_message, readonly, "
+     "renamed_from, required, searchable, type, unique"),
 ])
 def test_compute_mistakes_are_reported_with_where_and_a_hint(change: str, expected: str) -> None:
     text = BASE.replace("outstanding: {type: money, compute: due - paid}", change)

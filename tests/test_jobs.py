@@ -103,6 +103,32 @@ def test_a_large_import_from_the_screen_runs_as_a_job_with_real_progress(demo: A
     assert other.get(f"/jobs/{second}/status").status_code == 404  # another user's job is not theirs to see
 
 
+def test_a_large_import_with_problems_leaves_the_marked_file_and_only_its_owner_confirms(demo: Any) -> None:
+    browser = Browser(demo, "zhangwei", DEMO_PASSWORD)
+    body = customers_file(120)
+    book = openpyxl.load_workbook(io.BytesIO(body))
+    book.worksheets[0]["B40"] = "Z"
+    bad = io.BytesIO()
+    book.save(bad)
+    posted = browser.submit("/t/customer/import/", {"file": (io.BytesIO(bad.getvalue()), "有错.xlsx")},
+                            content_type="multipart/form-data")
+    job_id = posted.location.rstrip("/").rsplit("/", 1)[1]
+    run_here(demo, job_id)
+    page = browser.get(f"/jobs/{job_id}/").text
+    assert "发现 1 个问题，未导入任何数据" in page and "有错.xlsx!客户!B40: 客户等级: “Z”不是可选项" in page
+    marked = browser.get(f"/jobs/{job_id}/download")
+    assert "%E6%9C%89%E9%94%99-%E9%94%99%E8%AF%AF%E6%A0%87%E6%B3%A8.xlsx" in marked.headers["Content-Disposition"]
+    sheets = openpyxl.load_workbook(io.BytesIO(marked.data)).worksheets
+    assert sheets[0]["D40"].value.startswith("有错.xlsx!客户!B40") and sheets[1]["A2"].value == "有错.xlsx!客户!B40"
+    good = browser.submit("/t/customer/import/", {"file": (io.BytesIO(body), "好的.xlsx")},
+                          content_type="multipart/form-data")
+    checked = good.location.rstrip("/").rsplit("/", 1)[1]
+    run_here(demo, checked)
+    admin = Browser(demo)
+    assert admin.submit("/imports/", {}, post_url=f"/jobs/{checked}/confirm").status_code == 404
+    assert count_customers(demo) == 0
+
+
 def test_a_large_export_runs_as_a_job_and_leaves_its_file_for_download(make_app: Any) -> None:
     demo = make_app(CRM_JOB_ROWS=3)
     load_demo_data(demo, scale=0.02)

@@ -74,7 +74,7 @@ class FieldSpec(Protocol):
     def scale(self) -> int | None: ...
 
 COMMON_KEYS = frozenset({"type", "label", "help", "required", "unique", "default", "readonly", "index",
-                         "renamed_from", "default_from"})
+                         "renamed_from", "default_from", "aliases"})
 ENCRYPTION_KEYS = frozenset({"encrypted", "searchable"})
 
 
@@ -216,7 +216,20 @@ class PhoneType(RegexType):
     def parse(self, raw: Any, spec: FieldSpec) -> Any:
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = str(raw)
-        return super().parse(raw, spec).replace(" ", "") if isinstance(raw, str) else super().parse(raw, spec)
+        if not isinstance(raw, str):
+            return super().parse(raw, spec)
+        return phone_writing(super().parse(raw, spec))
+
+
+def phone_writing(text: str) -> str:
+    """Return a phone number as stored: full-width folded, no spaces, (021)1234 as 021-1234, 转801 as
+    -801, a mobile's grouping dashes dropped (138-1234-5678)."""
+    text = "".join(unicodedata.normalize("NFKC", text).split()).replace("—", "-").replace("–", "-")
+    text = re.sub(r"^\((0\d{2,3})\)-?", r"\1-", text)
+    text = re.sub(r"(?:转|ext\.?|x)(\d{1,6})$", r"-\1", text, flags=re.IGNORECASE)
+    if re.fullmatch(r"(?:\+?86-?)?1[3-9]\d-?\d{4}-?\d{4}", text):
+        text = text.replace("-", "")
+    return text
 
 
 class UrlType(RegexType):
@@ -231,6 +244,11 @@ class CasNumberType(ValueType):
     name = "cas_number"
     default_max_length = 12
     regex = re.compile(r"(\d{2,7})-(\d{2})-(\d)")
+
+    def parse(self, raw: Any, spec: FieldSpec) -> Any:
+        # As copied from a PDF or typed with a Chinese input method: full-width digits, en dashes.
+        text = unicodedata.normalize("NFKC", super().parse(raw, spec))
+        return re.sub(r"\s*[‐‑‒–—―－]\s*", "-", text).strip()
 
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:
         problems = super().check(value, spec)
@@ -265,7 +283,7 @@ class UsccType(ValueType):
     default_max_length = 18
 
     def parse(self, raw: Any, spec: FieldSpec) -> Any:
-        return super().parse(raw, spec).upper()
+        return "".join(unicodedata.normalize("NFKC", super().parse(raw, spec)).split()).upper()
 
     def check(self, value: Any, spec: FieldSpec) -> list[Label]:
         if len(value) != 18 or any(c not in USCC_CHARS for c in value):
@@ -331,9 +349,13 @@ class DecimalType(NumberType):
     def parse(self, raw: Any, spec: FieldSpec) -> Any:
         if isinstance(raw, bool):
             raise ValueError(msg("应为数字", "expected a number"))
-        text = str(raw).strip().replace(",", "").rstrip("%").lstrip("¥$€")
+        text = "".join(unicodedata.normalize("NFKC", str(raw)).split()).replace(",", "").rstrip("%")
+        text = text.lstrip("¥$€").removeprefix("RMB").removesuffix("元")
+        scale = 1
+        if self.name == "money" and text.endswith("万"):  # 100万 (a million yuan), as Chinese lists write it
+            text, scale = text[:-1], 10000
         try:
-            value = Decimal(text)
+            value = Decimal(text) * scale
         except InvalidOperation:
             raise ValueError(msg("应为数字", "expected a number")) from None
         if not value.is_finite():
@@ -397,7 +419,8 @@ class BooleanType(ValueType):
 
 # How people type a date: 2026-12-15, 2026/12/15, 2026.12.15, 2026年12月15日, 20261215 (full-width
 # digits too, as a Chinese input method gives them).
-DATE_WRITINGS = (re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"),
+DATE_WRITINGS = (re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+                            r"(?:[ T]00:00(?::00)?)?"),  # a date an ERP writes with a midnight time
                  re.compile(r"(\d{4})(\d{2})(\d{2})"))
 DATE_EXPECTED = msg("应为日期，如 2026-12-15、2026/12/15 或 2026年12月15日",
                     "expected a date like 2026-12-15, 2026/12/15 or 2026.12.15")

@@ -141,8 +141,14 @@ def run_import_job(app: Any, job: Any, live: Live) -> None:
     except ImportCancelled:
         raise Cancelled() from None
     if not result.batch_id:  # a dry run, or problems: nothing was written, the job ends here
+        marked = None
+        if result.problems:  # the file with its problems marked, to download from the job's page
+            from app.transfer.errorbook import render_error_book
+            marked = f"{job.id}-errors.xlsx"
+            (jobs_dir(app) / marked).write_bytes(render_error_book(request.file_name, data, result, request.max_bytes,
+                                                                   job.lang))
         with engine_of(app).begin() as conn:
-            set_status(conn, job.id, "done", result=import_summary(result, job.lang))
+            set_status(conn, job.id, "done", result=import_summary(result, job.lang), result_file=marked)
 
 
 def import_summary(result: Any, lang: str) -> dict[str, Any]:
@@ -150,7 +156,8 @@ def import_summary(result: Any, lang: str) -> dict[str, Any]:
     return {"counts": result.counts, "batch_id": result.batch_id, "dry_run": result.dry_run,
             "problem_count": len(problems), "problems": [p.text(lang) for p in problems[:MAX_PROBLEMS_KEPT]],
             "duplicates": [p.text(lang) for p in result.duplicates[:MAX_PROBLEMS_KEPT]],
-            "notes": [p.text(lang) for p in result.notes], "rows": result.rows, "file": result.file}
+            "notes": [p.text(lang) for p in result.notes], "rows": result.rows, "file": result.file,
+            "children": result.children}
 
 
 def run_export_job(app: Any, job: Any, live: Live) -> None:

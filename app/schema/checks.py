@@ -21,6 +21,7 @@ def check_schema(schema: SchemaSpec) -> list[Issue]:
     for table in schema.tables:
         issues += check_table_name(table)
         issues += check_field_keys(table)
+        issues += check_aliases(table)
         issues += check_links(table, schema)
         issues += check_field_lists(table, schema)
         issues += check_renames(table.key, table.fields, f"tables.{table.key}.fields")
@@ -84,6 +85,25 @@ def check_field_keys(table: TableSpec) -> list[Issue]:
                                 f"its database column '{column}' collides with field '{columns[column]}'",
                                 "rename one of the two fields"))
         columns[column] = f.key
+    return issues
+
+
+def check_aliases(table: TableSpec) -> list[Issue]:
+    """Return issues for an alias that another field of the table is already called (by key, label or
+    alias): an imported column headed so could not be told apart."""
+    issues = []
+    owner: dict[str, str] = {}
+    for f in table.fields:
+        for name in (f.key, f.label.zh, f.label.en):
+            owner.setdefault(naming.heading_key(name), f.key)
+    for f in table.fields:
+        for alias in f.aliases:
+            other = owner.setdefault(naming.heading_key(alias), f.key)
+            if other != f.key:
+                issues.append(Issue(f.file, f.line, f"tables.{table.key}.fields.{f.key}.aliases",
+                                    f"the alias '{alias}' already names the field '{other}'",
+                                    "an imported column with this heading could not be told apart; remove the alias "
+                                    "or rename it"))
     return issues
 
 

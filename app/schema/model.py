@@ -75,6 +75,7 @@ class FieldSpec:
     default_from: str | None = None  # "link.field": copied from the linked record when left empty
     match: str | None = None  # link: a field the picked record shares with this one (contact.customer)
     roles: tuple[str, ...] = ()  # user: only active users of these roles may be picked
+    aliases: tuple[str, ...] = ()  # other headings an imported file may give this field's column
     file: str = ""
     line: int = 0
 

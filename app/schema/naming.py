@@ -1,6 +1,9 @@
 """The one place where generated names are made: tables, columns, classes, views, endpoints."""
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
+
 from .model import FieldSpec
 
 # Every table's version number, raised by each write: a save based on an older one is refused.
@@ -81,3 +84,12 @@ def children_relation_for(child_table: str, link_field: str) -> str:
 def children_tab_for(child_table: str, link_field: str) -> str:
     """Return the id of the tab on a parent's page that lists its children through one link field."""
     return f"children-{child_table}-{link_field}"
+
+
+def heading_key(text: Any) -> str:
+    """Return a column heading as it is compared with field keys, labels and aliases: full-width
+    folded, without spaces, the required mark (* or (必填)) or case."""
+    words = unicodedata.normalize("NFKC", str(text or "")).strip()
+    for mark in ("(必填)", "*"):
+        words = words.replace(mark, "")
+    return "".join(words.split()).casefold()

@@ -249,6 +249,8 @@ class Parser:
             self.error(values["index"], f"{path}.index", f"a field of type {type_name} cannot be indexed")
         if "help" in values:
             attrs["help"] = self.label(values["help"], f"{path}.help")
+        if "aliases" in values:
+            attrs["aliases"] = self.aliases(values["aliases"], f"{path}.aliases")
         attrs["renamed_from"] = self.renamed_from(values, path)
         if "pattern_message" in values:
             attrs["pattern_message"] = self.label(values["pattern_message"], f"{path}.pattern_message")
@@ -343,6 +345,21 @@ class Parser:
             elif rule is not None:
                 self.error(values["on_delete"], f"{path}.on_delete", f"unknown on_delete rule '{rule}'",
                            did_you_mean(rule, ON_DELETE, "rules"))
+
+    def aliases(self, node: Node, path: str) -> tuple[str, ...]:
+        """Return the other headings a file may give a field's column ([客户名称, 单位名称])."""
+        hint = "e.g. aliases: [客户名称, 单位名称, 企业名称]"
+        if not node.is_list or not node.value:
+            self.error(node, path, f"expected a list of headings, got {describe(node)}", hint)
+            return ()
+        found: list[str] = []
+        for i, item in enumerate(node.value):
+            text = item.value if isinstance(item.value, (str, int)) and not isinstance(item.value, bool) else None
+            if text is None or not str(text).strip():
+                self.error(item, f"{path}[{i}]", f"expected a heading (text), got {describe(item)}", hint)
+            elif str(text).strip() not in found:
+                found.append(str(text).strip())
+        return tuple(found)
 
     def file_types(self, node: Node, path: str) -> tuple[str, ...]:
         """Return an attachment's accepted extensions ([pdf, xlsx]), lower case and without dots."""

@@ -52,6 +52,13 @@ def request_verb(table_key: str | None = None) -> str:
     return METHOD_VERBS.get(method, "read")
 
 
+def may(models: BuiltModels, table_key: str, user: Any, verb: str) -> bool:
+    """Return True when a role of `user` grants `verb` (export, import, create ...) with read on the table."""
+    roles = role_keys(user)
+    return ADMIN_ROLE in roles or any(verb in g.can and "read" in g.can for g in
+                                      (models.schema.grants_of(r).get(table_key) for r in roles) if g)
+
+
 def row_condition(models: BuiltModels, table_key: str, user: Any, verb: str = "read") -> Any | None:
     """Return the SQL condition selecting the rows of `table_key` that `user` may `verb`; None for all.
 

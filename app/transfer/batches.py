@@ -9,6 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit.batches import BATCH_ROW_TABLE, BATCH_TABLE
 from app.audit.capture import audit_place
@@ -17,9 +19,7 @@ from app.crypto import Keyring
 from app.models.build import BuiltModels
 from app.schema import naming
 from app.schema.model import Label
-from app.security.gate import ADMIN_ROLE, current_user, role_keys, row_condition
-
-from .export import may
+from app.security.gate import ADMIN_ROLE, current_user, may, role_keys, row_condition
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,59 @@ def get_batch(models: BuiltModels, session: orm.Session, batch_id: int) -> Batch
     return next((b for b in visible_batches(models, session, limit=10_000) if b.id == batch_id), None)
 
 
+# A written row: its sheet row, insert or update, its record's id, its values before (updates, as the
+# audit log keeps them).
+Written = tuple[int, str, int, "dict[str, Any] | None"]
+CHUNK = 500
+
+
+def who(user: Any) -> tuple[int | None, str]:
+    return getattr(user, "id", None), getattr(user, "username", None) or "(command line)"
+
+
+def open_batch(session: orm.Session, user: Any, table_key: str, file_name: str, file_hash: str, mode: str) -> int:
+    """Insert an import's batch row (it opens the transaction the import's savepoints nest in); return its id."""
+    user_id, username = who(user)
+    result: Any = session.execute(BATCH_TABLE.insert().values(
+        at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0), user_id=user_id,
+        username=username, table_key=table_key, file_name=file_name[:255], file_hash=file_hash, mode=mode,
+        inserted=0, updated=0, unchanged=0, status="done"))
+    return int(result.inserted_primary_key[0])
+
+
+def close_batch(session: orm.Session, models: BuiltModels, batch_id: int, written: dict[str, list[Written]],
+                counts: dict[str, int], details: dict[str, Any], user: Any) -> None:
+    """Record a batch's counts and rows (per table: its own and its child sheets', each record with its
+    version as stored now) and the import's audit entry (`details`: file, hash, mode ...)."""
+    rows = []
+    for table_key, done in written.items():
+        model: Any = models.model(table_key)
+        version = getattr(model, naming.VERSION_COLUMN)
+        ids = sorted(pk for _, _, pk, _ in done)
+        versions: dict[int, int] = {}
+        for start in range(0, len(ids), CHUNK):
+            versions.update({pk: number for pk, number in session.execute(sa.select(model.id, version).where(
+                model.id.in_(ids[start:start + CHUNK])))})
+        rows += [{"batch_id": batch_id, "table_key": table_key, "record_id": pk, "action": action,
+                  "version": versions[pk], "before": json.dumps(kept, ensure_ascii=False) if kept is not None else None}
+                 for _, action, pk, kept in done]
+    for start in range(0, len(rows), CHUNK):
+        session.execute(BATCH_ROW_TABLE.insert(), rows[start:start + CHUNK])
+    session.execute(BATCH_TABLE.update().where(BATCH_TABLE.c.id == batch_id).values(
+        inserted=counts["insert"], updated=counts["update"], unchanged=counts["unchanged"]))
+    table_key = next(iter(written))
+    append(session.connection(), [Entry("import", table_key, batch_id, {"batch": batch_id, **details, **counts},
+                                        *who(user), None)])
+
+
+def earlier_import(session: orm.Session, table_key: str, file_hash: str) -> Any | None:
+    """Return the newest batch that imported the same file (by its SHA-256) into the table and stands
+    (not reverted), or None."""
+    return session.execute(sa.select(BATCH_TABLE).where(
+        BATCH_TABLE.c.table_key == table_key, BATCH_TABLE.c.file_hash == file_hash,
+        BATCH_TABLE.c.status != "reverted").order_by(BATCH_TABLE.c.id.desc()).limit(1)).first()
+
+
 def revert_batch(models: BuiltModels, session: orm.Session, ring: Keyring, batch_id: int) -> Batch:
     """Revert a batch as the current user; RevertRefused naming every record changed since (or out of
     reach), and nothing changed. Returns the batch as it is now."""
@@ -85,21 +138,15 @@ def revert_batch(models: BuiltModels, session: orm.Session, ring: Keyring, batch
     if reasons:
         session.rollback()
         raise RevertRefused(reasons)
-    # Child-sheet rows (order lines) first, then the batch's own records.
-    for row in sorted(rows, key=lambda r: r.table_key == table.key):
-        obj = records.get((row.table_key, row.record_id))
-        if obj is None:
-            continue
-        if row.action == "insert":
-            session.delete(obj)
-        else:
-            for key, value in json.loads(row.before or "{}").items():
-                setattr(obj, key, stored_value(models, session, ring, row.table_key, key, row.record_id, value))
-        if row.table_key != table.key:
-            session.flush()  # before the parents go: the database would refuse, or cascade, otherwise
+    try:
+        undo_rows(models, session, ring, table.key, list(rows), records)
+    except (IntegrityError, StaleDataError):
+        session.rollback()
+        raise RevertRefused([Label("撤销时有记录正被他人修改，或恢复的值已被其他记录占用；请稍后重试，或先核对这些记录",
+                                   "a record was being changed meanwhile, or a value to restore is now taken by "
+                                   "another record; try again later, or check those records first")]) from None
     user = current_user()
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
-    session.flush()
     session.execute(BATCH_TABLE.update().where(BATCH_TABLE.c.id == batch_id).values(
         status="reverted", reverted_at=now, reverted_by=getattr(user, "username", None) or "(command line)"))
     append(session.connection(), [Entry("import", table.key, batch_id, {"revert": batch_id, "file": batch.file_name},
@@ -108,6 +155,24 @@ def revert_batch(models: BuiltModels, session: orm.Session, ring: Keyring, batch
     reverted = get_batch(models, session, batch_id)
     assert reverted is not None
     return reverted
+
+
+def undo_rows(models: BuiltModels, session: orm.Session, ring: Keyring, table_key: str, rows: list[Any],
+              records: dict[tuple[str, int], Any]) -> None:
+    """Delete what the batch inserted and set back what it updated: child-sheet rows (order lines)
+    first, then the batch's own records; flushed, not committed."""
+    for row in sorted(rows, key=lambda r: r.table_key == table_key):
+        obj = records.get((row.table_key, row.record_id))
+        if obj is None:
+            continue
+        if row.action == "insert":
+            session.delete(obj)
+        else:
+            for key, value in json.loads(row.before or "{}").items():
+                setattr(obj, key, stored_value(models, session, ring, row.table_key, key, row.record_id, value))
+        if row.table_key != table_key:
+            session.flush()  # before the parents go: the database would refuse, or cascade, otherwise
+    session.flush()
 
 
 def stored_records(models: BuiltModels, session: orm.Session, rows: list[Any]) -> dict[tuple[str, int], Any]:
@@ -142,6 +207,7 @@ def changed_since(models: BuiltModels, session: orm.Session, table_key: str, row
             reasons.append(Label(f"{name}在导入后被修改过，请先核对该记录",
                                  f"{name_en} was changed after the import; check that record first"))
     reasons += children_since(models, session, rows, records)
+    reasons += restore_conflicts(models, session, rows, records)
     table = models.schema.table(table_key)
     user = current_user()
     # Reverting is the import's own undo: the rows the user may import into, not a right to delete.
@@ -187,6 +253,37 @@ def children_since(models: BuiltModels, session: orm.Session, rows: list[Any],
                                      "撤销会删除或留下它们",
                                      f"{table.label.en} '{record}' (#{parent}) now has {count} {child.label.en} "
                                      "records, which a revert would delete or orphan"))
+    return reasons
+
+
+def restore_conflicts(models: BuiltModels, session: orm.Session, rows: list[Any],
+                      records: dict[tuple[str, int], Any]) -> list[Label]:
+    """Return why values an updated record had before cannot be set back: the record it linked to was
+    deleted since, or another record now holds the unique value it had."""
+    reasons: list[Label] = []
+    for row in rows:
+        obj = records.get((row.table_key, row.record_id))
+        if row.action != "update" or obj is None:
+            continue
+        table = models.schema.table(row.table_key)
+        for key, value in json.loads(row.before or "{}").items():
+            spec = table.field(key)
+            if value is None or isinstance(value, dict):
+                continue
+            if spec.type == "link" and session.get(models.model(spec.to or ""), value) is None:
+                reasons.append(Label(f"{table.label.zh}“{obj}”（#{row.record_id}）原来的{spec.label.zh}（#{value}）"
+                                     "已被删除，无法恢复",
+                                     f"{table.label.en} '{obj}' (#{row.record_id}) linked to {spec.label.en} "
+                                     f"#{value}, which was deleted since"))
+            elif spec.unique:
+                model: Any = models.model(row.table_key)
+                other = session.execute(sa.select(model.id).where(
+                    getattr(model, key) == value, model.id != row.record_id).limit(1)).scalar()
+                if other is not None:
+                    reasons.append(Label(f"{table.label.zh}“{obj}”（#{row.record_id}）原来的{spec.label.zh}“{value}”"
+                                         f"现在已被 #{other} 使用，无法恢复",
+                                         f"{table.label.en} '{obj}' (#{row.record_id}) had {spec.label.en} "
+                                         f"'{value}', which #{other} holds now"))
     return reasons
 
 

@@ -1,4 +1,5 @@
-"""Which fields a file's columns hold: by the hidden key row, else by header (key, Chinese or English label).
+"""Which fields a file's columns hold: by the hidden key row, else by heading (key, Chinese or English
+label, or an alias from the YAML).
 
 One place decides which fields a template offers, an export writes and an import may fill, for a
 given user's field access, and how each column is headed.
@@ -6,22 +7,32 @@ given user's field access, and how each column is headed.
 from __future__ import annotations
 
 import difflib
-import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
 from app.security.gate import FieldAccess
 
 ID_KEY = "id"
 ID_LABEL = Label("编号", "ID")
+# An export's last, hidden column: the record's version, so that importing the file back refuses to
+# overwrite what someone changed after the export.
+VERSION_KEY = naming.VERSION_COLUMN
+VERSION_LABEL = Label("版本", "Version")
+SPECIAL_KEYS = (ID_KEY, VERSION_KEY)
 REQUIRED_MARK = " *"
 SKIPPED_TYPES = ("attachment",)  # files travel as files, not as cells
+# Headings of a list's own row numbers, which most office lists have: left out with a note.
+ROW_NUMBER_HEADINGS = frozenset({"序号", "行号", "序", "no", "no.", "#", "rowno", "seq"})
+
+normal = naming.heading_key
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a sheet: its position (1-based), the field it holds (None: the record id)."""
+    """One column of a sheet: its position (1-based), the field it holds (None: the id or version)."""
 
     index: int
     key: str
@@ -29,7 +40,9 @@ class Column:
 
     @property
     def label(self) -> Label:
-        return self.spec.label if self.spec is not None else ID_LABEL
+        if self.spec is not None:
+            return self.spec.label
+        return VERSION_LABEL if self.key == VERSION_KEY else ID_LABEL
 
 
 def exported_fields(table: TableSpec, access: FieldAccess) -> list[FieldSpec]:
@@ -48,38 +61,43 @@ def header_text(spec: FieldSpec | None, lang: str, mark_required: bool = True) -
     return label + (REQUIRED_MARK if mark_required and spec is not None and spec.required else "")
 
 
-def normal(text: Any) -> str:
-    """Return a heading as compared: full-width folded, spaces, the required mark and case ignored."""
-    words = unicodedata.normalize("NFKC", str(text or "")).strip()
-    for mark in ("(必填)", "*"):
-        words = words.replace(mark, "")
-    return "".join(words.split()).casefold()
-
-
-def heading_names(table: TableSpec) -> dict[str, str]:
-    """Return every accepted heading (normalised) → field key: keys, Chinese and English labels."""
-    names: dict[str, str] = {normal(ID_KEY): ID_KEY, normal(ID_LABEL.zh): ID_KEY}
+def heading_names(table: TableSpec, access: FieldAccess | None = None) -> dict[str, str]:
+    """Return every accepted heading (normalised) → field key: keys, Chinese and English labels, the
+    YAML's aliases, and the id and version columns; only fields the user sees (`access`)."""
+    names: dict[str, str] = {}
+    for key, label in ((ID_KEY, ID_LABEL), (VERSION_KEY, VERSION_LABEL)):
+        for name in (key, label.zh, label.en):
+            names.setdefault(normal(name), key)
     for spec in table.fields:
-        if spec.type in SKIPPED_TYPES:
+        if spec.type in SKIPPED_TYPES or (access is not None and not access.shows(spec.key)):
             continue
-        for name in (spec.key, spec.label.zh, spec.label.en):
+        for name in (spec.key, spec.label.zh, spec.label.en, *spec.aliases):
             names.setdefault(normal(name), spec.key)
     return names
 
 
 def is_key_row(cells: list[Any], table: TableSpec) -> bool:
-    """Return True for a template's hidden second row: every non-empty cell a field key (or id)."""
-    keys = {f.key for f in table.fields} | {ID_KEY}
+    """Return True for a template's or an export's hidden key row: every non-empty cell a field key
+    (or id, or the version), at least two of them."""
+    keys = {f.key for f in table.fields} | set(SPECIAL_KEYS)
     filled = [str(c).strip() for c in cells if c not in (None, "")]
-    return bool(filled) and all(c in keys for c in filled)
+    return len(filled) >= min(2, len(table.fields)) and all(c in keys for c in filled)
 
 
-def suggestion(heading: str, table: TableSpec, lang: str) -> str:
-    """Return ' (did you mean …?)' for a heading close to a field's label or key, else ''."""
-    labels = {spec.label.text(lang): spec for spec in table.fields if spec.type not in SKIPPED_TYPES}
-    labels.update({spec.key: spec for spec in table.fields if spec.type not in SKIPPED_TYPES})
-    close = difflib.get_close_matches(str(heading).strip(), list(labels), n=1, cutoff=0.5)
+def is_row_number_heading(heading: Any) -> bool:
+    return normal(heading) in ROW_NUMBER_HEADINGS
+
+
+def suggestion(heading: str, fields: Iterable[FieldSpec], lang: str) -> str:
+    """Return ' (did you mean …?)' for a heading close to the label, key or an alias of one of `fields`
+    (those the user sees), else ''."""
+    names: dict[str, FieldSpec] = {}
+    for spec in fields:
+        if spec.type not in SKIPPED_TYPES:
+            for name in (spec.label.text(lang), spec.key, *spec.aliases):
+                names.setdefault(normal(name), spec)
+    close = difflib.get_close_matches(normal(heading), list(names), n=1, cutoff=0.6)
     if not close:
         return ""
-    return (f"（是否想写“{labels[close[0]].label.zh}”？）" if lang == "zh"
-            else f" (did you mean '{labels[close[0]].label.en}'?)")
+    spec = names[close[0]]
+    return f"（是否想写“{spec.label.zh}”？）" if lang == "zh" else f" (did you mean '{spec.label.en}'?)"

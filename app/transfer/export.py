@@ -18,10 +18,11 @@ from sqlalchemy import orm
 
 from app.audit.log import Entry, append
 from app.models.build import BuiltModels
+from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
-from app.security.gate import ADMIN_ROLE, current_user, field_access, role_keys, row_condition
+from app.security.gate import current_user, field_access, may, row_condition
 
-from .columns import ID_KEY, ID_LABEL, exported_fields
+from .columns import ID_KEY, ID_LABEL, VERSION_KEY, VERSION_LABEL, exported_fields
 from .values import export_value, neutralised, number_format, titles_unique
 
 BATCH = 1000
@@ -60,13 +61,6 @@ class ExportRefused(Exception):
 
 class ExportCancelled(Exception):
     """The export was cancelled while it ran; its file is incomplete and is thrown away."""
-
-
-def may(models: BuiltModels, table_key: str, user: Any, verb: str) -> bool:
-    """Return True when a role of `user` grants `verb` (export, import) with read on the table."""
-    roles = role_keys(user)
-    return ADMIN_ROLE in roles or any(verb in g.can and "read" in g.can for g in
-                                      (models.schema.grants_of(r).get(table_key) for r in roles) if g)
 
 
 def export_ids(models: BuiltModels, table: TableSpec, user: Any, request: ExportRequest) -> Any:
@@ -108,6 +102,7 @@ def export_table(models: BuiltModels, session: orm.Session, request: ExportReque
     ids = [pk for (pk,) in session.execute(export_ids(models, table, user, request))]
     total = len(ids)
     unique_titles = {f.key: titles_unique(models.schema, f.to or "") for f in fields if f.type == "link"}
+    shared_names = shared_user_names(session, request.lang) if any(f.type == "user" for f in fields) else frozenset()
 
     def rows() -> Iterable[list[Any]]:
         done = 0
@@ -119,7 +114,8 @@ def export_table(models: BuiltModels, session: orm.Session, request: ExportReque
                 if progress is not None:
                     progress(done, total)
             yield [obj.id] + [export_value(f, getattr(obj, f.key, None), request.lang, f.key in access.masked,
-                                           unique_titles.get(f.key, True)) for f in fields]
+                                           unique_titles.get(f.key, True), shared_names) for f in fields] \
+                + [getattr(obj, naming.VERSION_COLUMN)]
             reveal_ids.append(obj.id) if revealed and any(getattr(obj, k, None) not in (None, "") for k in revealed) \
                 else None
     reveal_ids: list[int] = []
@@ -129,6 +125,16 @@ def export_table(models: BuiltModels, session: orm.Session, request: ExportReque
         progress(count, total)
     record_export(session, table, request, count, fields, revealed, reveal_ids)
     return ExportResult(count, [f.key for f in fields], revealed)
+
+
+def shared_user_names(session: orm.Session, lang: str) -> frozenset[str]:
+    """Return the names two or more users share (张伟): an export writes them with the login."""
+    from flask import current_app
+
+    from app.security.users import display_name
+    model = current_app.extensions["appbuilder"].sm.user_model
+    names = [display_name(user, lang) for user in session.execute(sa.select(model)).scalars()]
+    return frozenset(name for name in names if names.count(name) > 1)
 
 
 def record_export(session: orm.Session, table: TableSpec, request: ExportRequest, count: int,
@@ -147,7 +153,8 @@ def record_export(session: orm.Session, table: TableSpec, request: ExportRequest
 
 
 def headers(fields: list[FieldSpec], lang: str) -> list[str]:
-    return [ID_LABEL.text(lang)] + [f.label.text(lang) for f in fields]
+    """Return an export's headings: the id, the fields' labels, the version (kept hidden in a workbook)."""
+    return [ID_LABEL.text(lang)] + [f.label.text(lang) for f in fields] + [VERSION_LABEL.text(lang)]
 
 
 def write_xlsx(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: Iterable[list[Any]],
@@ -165,13 +172,14 @@ def write_xlsx(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: 
         sheet = book.add_worksheet(sheet_name(table.label.text(lang), set()))
         heading = book.add_format({"bold": True, "bg_color": "#E8EEF7"})
         formats = [None] + [book.add_format({"num_format": f}) if (f := number_format(spec)) else None
-                            for spec in fields]
+                            for spec in fields] + [None]
         for n, text in enumerate(headers(fields, lang)):
             sheet.set_column(n, n, 8 if n == 0 else min(max(len(text) * 2 + 4, 10), 40))
             sheet.write_string(0, n, text, heading)
-        for n, key in enumerate([ID_KEY] + [f.key for f in fields]):
+        for n, key in enumerate([ID_KEY] + [f.key for f in fields] + [VERSION_KEY]):
             sheet.write_string(1, n, key)
         sheet.set_row(1, None, None, {"hidden": True})
+        sheet.set_column(len(fields) + 1, len(fields) + 1, None, None, {"hidden": True})
         sheet.freeze_panes(2, 1)
         count = 0
         for count, values in enumerate(rows, start=1):

@@ -42,14 +42,17 @@ def link_text(record: Any, unique_title: bool) -> str:
     return title if unique_title or title.startswith("#") else f"{title} #{record.id}"
 
 
-def export_value(spec: FieldSpec, value: Any, lang: str, masked_field: bool, unique_title: bool = True) -> Any:
-    """Return what a cell shows of a stored value: typed for numbers and dates, text otherwise."""
+def export_value(spec: FieldSpec, value: Any, lang: str, masked_field: bool, unique_title: bool = True,
+                 shared_names: frozenset[str] = frozenset()) -> Any:
+    """Return what a cell shows of a stored value: typed for numbers and dates, text otherwise; a user
+    by name, with the login where users share the name (张伟 (zhangwei))."""
     if value is None or value == "" or value == []:
         return None
     if masked_field:
         return masked(spec, value)
     if spec.type == "user":
-        return display_name(value, lang)
+        name = display_name(value, lang)
+        return f"{name} ({value.username})" if name in shared_names else name
     if spec.type == "link":
         return link_text(value, unique_title)
     if spec.type == "choice" and spec.choices is not None:

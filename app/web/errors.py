@@ -111,6 +111,11 @@ HTTP_ERRORS: dict[int, tuple[Label, Label]] = {
 
 def http_error_message(error: HTTPException) -> str:
     """Return an HTTP error's message in the request's language (Werkzeug's own text for others)."""
+    if error.code == 413 and (request.endpoint or "").endswith(".import_rows"):
+        limit = current_app.config["CRM_IMPORT_MAX_MB"]
+        return Label(f"文件超过导入上限 {limit} MB（CRM_IMPORT_MAX_MB）；请分成几个文件导入",
+                     f"the file is over the import limit of {limit} MB (CRM_IMPORT_MAX_MB); split it into "
+                     "several files").text(current_lang())
     known = HTTP_ERRORS.get(error.code or 0)
     return known[1].text(current_lang()) if known else str(error.description)
 

@@ -109,7 +109,7 @@ def guard_request() -> Any:
     """Run the checks that fit this request (a before_request hook)."""
     if request.endpoint is None or request.endpoint == "static":
         return None
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    limit = request.max_content_length  # MAX_CONTENT_LENGTH, or a view's own (an import's upload)
     if limit and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()
     refuse_non_record_paths()

@@ -5,9 +5,10 @@ file offered back marked), then written on the user's confirmation. 导入记录
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import re
+import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -18,13 +19,14 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.urltools import get_filter_args, get_order_args
 
 from app.schema.model import Label
-from app.security.gate import current_user, field_access
+from app.security.gate import current_user, field_access, may
 from app.security.roles import IMPORTS_MENU, IMPORTS_VIEW, JOBS_VIEW
 from app.transfer.batches import RevertRefused, revert_batch, visible_batches
 from app.transfer.errorbook import render_error_book
-from app.transfer.export import ExportRefused, ExportRequest, export_table, may
+from app.transfer.export import ExportRefused, ExportRequest, export_table
 from app.transfer.importer import Importer, ImportRequest
 from app.transfer.problems import FileRefused
+from app.transfer.read import clean_file_name
 from app.transfer.template import render_template
 
 from .context import current_appbuilder
@@ -32,14 +34,16 @@ from .errors import answer
 from .i18n import current_lang, lazy_text
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-UPLOAD_NAME = re.compile(r"^[0-9a-f]{64}$")
+UPLOAD_NAME = re.compile(r"^[0-9a-f]{64}$")  # a kept upload's random name
 
 
 def attachment(body: bytes, name: str, mimetype: str) -> Response:
-    """Return a download whose file name may be Chinese (RFC 6266 filename*)."""
-    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+    """Return a download whose file name may be Chinese (RFC 6266 filename*); a name from the request
+    can neither break the header nor add parameters to it."""
+    name = clean_file_name(name)
+    ascii_name = re.sub(r'[^A-Za-z0-9._ -]', "_", name)
     return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"})
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"})
 
 
 def estimated_rows(name: str, data: bytes) -> int:
@@ -54,10 +58,36 @@ def estimated_rows(name: str, data: bytes) -> int:
     return book.sheets[0].estimated_rows
 
 
+UPLOAD_HOURS = 24  # a checked file waits this long for its confirmation
+
+
 def uploads_dir() -> Path:
-    folder = Path(current_app.config["CRM_INSTANCE_DIR"]) / "imports"
+    """Return the current user's folder of checked uploads (another user's are not reachable by name)."""
+    folder = Path(current_app.config["CRM_INSTANCE_DIR"]) / "imports" / str(int(getattr(current_user(), "id", 0) or 0))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def keep_upload(data: bytes) -> str:
+    """Keep an uploaded file until it is confirmed; return its random name. Uploads older than a day
+    are thrown away."""
+    folder = uploads_dir()
+    old = time.time() - UPLOAD_HOURS * 3600
+    for path in folder.iterdir():
+        if path.stat().st_mtime < old:
+            path.unlink(missing_ok=True)
+    token = secrets.token_hex(32)
+    (folder / token).write_bytes(data)
+    return token
+
+
+def kept_upload(token: str) -> Path | None:
+    path = uploads_dir() / token
+    return path if UPLOAD_NAME.fullmatch(token) and path.exists() else None
+
+
+def child_labels() -> dict[str, Label]:
+    return {t.key: t.label for t in current_app.extensions["crm"].schema.tables}
 
 
 def stamp() -> str:
@@ -156,27 +186,31 @@ class TransferMixin(ViewBase):
         if upload is None or not upload.filename:
             return self.import_page(message=Label("请选择要导入的 .xlsx 或 .csv 文件",
                                                   "choose a .xlsx or .csv file to import"))
-        data = upload.read(self.max_bytes() + 1)
-        digest = hashlib.sha256(data).hexdigest()
-        (uploads_dir() / digest).write_bytes(data)
-        if estimated_rows(upload.filename, data) > int(current_app.config["CRM_JOB_ROWS"]):
+        name = clean_file_name(upload.filename)
+        data = upload.read()  # at most CRM_IMPORT_MAX_MB + 1 MB: the request's limit (allow_import_files)
+        if len(data) > self.max_bytes():  # the importer says so; nothing too large is kept
+            result = self.importer(name, data, options, dry_run=True).run()
+            return self.import_page(result=result, file_name=name, options=options)
+        if estimated_rows(name, data) > int(current_app.config["CRM_JOB_ROWS"]):
             from app.jobs.work import start_job
             job_id = start_job(current_app, "import", self.table_spec.key, current_user(), current_lang(),
-                               {**options, "dry_run": True, "upload": digest}, data, Path(upload.filename).name)
+                               {**options, "dry_run": True}, data, name)
             return redirect(url_for("JobsView.show", job_id=job_id))
-        result = self.importer(upload.filename, data, options, dry_run=True).run()
-        return self.import_page(result=result, upload=digest, file_name=Path(upload.filename).name, options=options)
+        token = keep_upload(data)
+        result = self.importer(name, data, options, dry_run=True).run()
+        return self.import_page(result=result, upload=token, file_name=name, options=options)
 
     def confirmed_import(self, options: dict[str, Any]) -> Any:
-        digest, name = request.form.get("upload", ""), request.form.get("file_name", "")
-        if not UPLOAD_NAME.fullmatch(digest) or not (uploads_dir() / digest).exists():
+        token, name = request.form.get("upload", ""), clean_file_name(request.form.get("file_name", ""))
+        path = kept_upload(token)
+        if path is None:
             return self.import_page(message=Label("上传的文件已失效，请重新选择文件",
                                                   "the upload expired; choose the file again"))
-        data = (uploads_dir() / digest).read_bytes()
+        data = path.read_bytes()
         result = self.importer(name, data, options, dry_run=False).run()
         if result.problems:
-            return self.import_page(result=result, upload=digest, file_name=name, options=options)
-        (uploads_dir() / digest).unlink(missing_ok=True)
+            return self.import_page(result=result, upload=token, file_name=name, options=options)
+        path.unlink(missing_ok=True)
         counts = result.counts
         flash(str(lazy_text(f"已导入“{name}”（第 {result.batch_id} 批）：新增 {counts['insert']} 条，"
                             f"更新 {counts['update']} 条，未变 {counts['unchanged']} 条",
@@ -188,10 +222,11 @@ class TransferMixin(ViewBase):
     @has_access
     def import_errors(self, upload: str) -> Any:
         """The uploaded file with its problems marked (the dry run is repeated, so nothing is kept but the file)."""
-        if not UPLOAD_NAME.fullmatch(upload) or not (uploads_dir() / upload).exists():
+        path = kept_upload(upload)
+        if path is None:
             abort(404)
-        name = request.args.get("name", "import.xlsx")
-        data = (uploads_dir() / upload).read_bytes()
+        name = clean_file_name(request.args.get("name", "import.xlsx"))
+        data = path.read_bytes()
         options = self.import_options(request.args)
         result = self.importer(name, data, options, dry_run=True).run()
         try:
@@ -219,7 +254,7 @@ class TransferMixin(ViewBase):
         keys = [f for f in self.table_spec.fields if f.unique and not f.encrypted]
         return self.render_template("crm/import.html", table=self.table_spec, lang=current_lang(),
                                     message=message.text(current_lang()) if message else "", unique_fields=keys,
-                                    **kwargs)
+                                    child_labels=child_labels(), **kwargs)
 
 
 class ImportsView(BaseView):
@@ -253,10 +288,19 @@ class ImportsView(BaseView):
         return redirect(url_for("ImportsView.index"))
 
 
+def allow_import_files() -> None:
+    """Let an import's upload be as large as CRM_IMPORT_MAX_MB, so that the import's own message names
+    the limit; other requests keep MAX_CONTENT_LENGTH. (Runs before Flask-WTF's CSRF check reads the form.)"""
+    if request.method == "POST" and (request.endpoint or "").endswith(".import_rows"):
+        request.max_content_length = max(current_app.config.get("MAX_CONTENT_LENGTH") or 0,
+                                         (int(current_app.config["CRM_IMPORT_MAX_MB"]) + 1) << 20)
+
+
 def register_imports_screen(appbuilder: Any) -> None:
     """Add the 导入记录 menu entry (shown to roles with the `import` verb on some table)."""
     appbuilder.add_view(ImportsView, IMPORTS_MENU, label=lazy_text("导入记录", "Imports"), icon="fa-upload")
     current_app.jinja_env.globals["crm_transfer_may"] = lambda view, verb: view.may(verb)
+    current_app.before_request_funcs.setdefault(None, []).insert(0, allow_import_files)
 
 
 class JobsView(BaseView):
@@ -296,7 +340,8 @@ class JobsView(BaseView):
         table = current_app.extensions["crm"].schema.table(job.table)
         from app.schema import naming
         return self.render_template("crm/job.html", job=job, table=table, lang=current_lang(),
-                                    list_endpoint=naming.view_class_name_for(job.table) + ".list")
+                                    list_endpoint=naming.view_class_name_for(job.table) + ".list",
+                                    child_labels=child_labels())
 
     @expose("/<job_id>/status")
     @has_access
@@ -327,8 +372,9 @@ class JobsView(BaseView):
             abort(404)
         fmt = path.suffix.lstrip(".")
         label = current_app.extensions["crm"].schema.table(job.table).label.text(current_lang())
-        return attachment(path.read_bytes(), f"{label}-{job.created_at:%Y%m%d-%H%M}.{fmt}",
-                          XLSX_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8")
+        name = (f"{Path(job.file_name or 'import').stem}-错误标注.xlsx" if job.kind == "import"
+                else f"{label}-{job.created_at:%Y%m%d-%H%M}.{fmt}")
+        return attachment(path.read_bytes(), name, XLSX_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8")
 
     @expose("/<job_id>/confirm", methods=["POST"])
     @has_access
@@ -337,6 +383,8 @@ class JobsView(BaseView):
         from app.jobs.work import input_path, start_job
         job = self.job_or_404(job_id)
         result = job.result or {}
+        if job.user_id != getattr(current_user(), "id", None):
+            abort(404)  # an import is confirmed by the user who checked it, and runs as them
         if job.kind != "import" or job.status != "done" or not result.get("dry_run") or result.get("problem_count"):
             abort(400)
         params = {**job.params, "dry_run": False, "allow_duplicates": bool(request.form.get("allow_duplicates"))
