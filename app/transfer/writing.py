@@ -143,13 +143,16 @@ class Writer:
                     done.append(staged_row)
                 if staged_row is not None or row.action == "unchanged":
                     counted.append(row)
+        parents = bool(imp.table.inline)  # a child sheet's rows find their parent's action and id by its place
         for row in counted:
             imp.counts[row.action] += 1
-            imp.actions[row.place] = row.action
+            if parents:
+                imp.actions[row.place] = row.action
         found = []
         for row, obj, before in done:
             row.record_id = obj.id
-            imp.record_ids[row.place] = obj.id  # a child sheet's rows link to their parent by it
+            if parents:
+                imp.record_ids[row.place] = obj.id
             # Only the id and the values before are kept: the flushed records may leave memory.
             found.append((row.row, row.action, obj.id,
                           logged_values(imp.model, obj.id, before) if row.action == "update" else None))
