@@ -318,7 +318,39 @@ def test_an_excel_97_workbook_imports_like_a_new_one(demo: Any) -> None:
     far.write(65535, 255, "x")
     out = io.BytesIO()
     merged.save(out)
-    assert texts(run_import(demo, "customer", "合并.xls", out.getvalue())) == [
-        "合并.xls: 工作表“远处”的数据区域过大（一直到单元格 IV65536：65536 行 × 256 列）；请删除多余的行和列（或远处"
-        "的单元格），"
-        "或分成几个文件导入"]
+    result = run_import(demo, "customer", "远处.xls", out.getvalue())  # a sheet the import does not read stays unread
+    assert [n.text() for n in result.notes] == ["远处.xls!远处: 此工作表未导入（只导入第一个工作表）"]
+    far_first = xlwt.Workbook()
+    sheet = far_first.add_sheet("客户")
+    sheet.write(0, 0, "公司名称")
+    sheet.write(65535, 255, "x")
+    out = io.BytesIO()
+    far_first.save(out)
+    assert texts(run_import(demo, "customer", "远处.xls", out.getvalue())) == [
+        "远处.xls: 工作表“客户”的数据区域过大（一直到单元格 IV65536：65536 行 × 256 列）；"
+        "请删除多余的行和列（或远处的单元格），或分成几个文件导入"]
+
+
+def test_a_file_is_counted_for_a_background_job_without_reading_its_values() -> None:
+    from app.transfer.read import estimated_rows
+    assert estimated_rows("mac.csv", "公司名称\r甲\r乙\r".encode(), 100) == 3  # Mac Excel ends lines with CR alone
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("客户")
+    for n in range(500):
+        sheet.append([f"公司{n}"])
+    body = saved(book)
+    assert estimated_rows("c.xlsx", body, 1000) == 500 and estimated_rows("c.xlsx", body, 100) == 101
+
+
+def test_a_field_called_like_the_id_column_keeps_its_heading_and_the_file_imports_back(make_app: Any,
+                                                                                       schema_dir: Any) -> None:
+    products = schema_dir / "products.yaml"
+    products.write_text(products.read_text(encoding="utf-8").replace("label: {zh: 产品编码, en: Code}",
+                                                                     "label: {zh: 编号, en: ID}"), encoding="utf-8")
+    app = make_app(schema_dir=schema_dir)
+    load_demo_data(app, scale=0.02)
+    body = run_export(app, "product", fmt="csv")
+    headings = body.decode("utf-8-sig").splitlines()[0].split(",")
+    assert (headings[0], headings[1], headings[-1]) == ("系统编号", "编号", "版本")
+    result = run_import(app, "product", "back.csv", body, mode="upsert")
+    assert texts(result) == [] and result.counts["update"] == 0 and result.counts["unchanged"] > 0

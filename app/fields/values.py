@@ -329,8 +329,12 @@ class IntegerType(NumberType):
             return raw
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
-        if isinstance(raw, str) and re.fullmatch(r"\s*[-+]?\d+\s*", raw.replace(",", "")):
-            return int(raw.replace(",", ""))
+        text = raw.replace(",", "").strip() if isinstance(raw, str) else ""
+        if re.fullmatch(r"[-+]?\d{1,18}", text):  # more digits than any column holds: not int() of 5,000 digits
+            return int(text)
+        if re.fullmatch(r"[-+]?\d+", text):
+            raise ValueError(msg(f"数值超出范围:应在 {INT_MIN} 到 {INT_MAX} 之间",
+                                 f"out of range: must be between {INT_MIN} and {INT_MAX}"))
         raise ValueError(msg("应为整数", "expected a whole number"))
 
 

@@ -89,21 +89,23 @@ def check_field_keys(table: TableSpec) -> list[Issue]:
 
 
 def check_aliases(table: TableSpec) -> list[Issue]:
-    """Return issues for an alias that another field of the table is already called (by key, label or
-    alias): an imported column headed so could not be told apart."""
+    """Return issues for a label or alias that another field of the table is already called (by key,
+    label or alias): an imported column headed so could not be told apart."""
     issues = []
     owner: dict[str, str] = {}
     for f in table.fields:
-        for name in (f.key, f.label.zh, f.label.en):
-            owner.setdefault(naming.heading_key(name), f.key)
-    for f in table.fields:
-        for alias in f.aliases:
-            other = owner.setdefault(naming.heading_key(alias), f.key)
-            if other != f.key:
-                issues.append(Issue(f.file, f.line, f"tables.{table.key}.fields.{f.key}.aliases",
-                                    f"the alias '{alias}' already names the field '{other}'",
-                                    "an imported column with this heading could not be told apart; remove the alias "
-                                    "or rename it"))
+        owner.setdefault(naming.heading_key(f.key), f.key)
+    names = [(f, "label", name) for f in table.fields for name in (f.label.zh, f.label.en)]
+    names += [(f, "alias", alias) for f in table.fields for alias in f.aliases]  # labels first: they win
+    for f, kind, name in names:
+        other = owner.setdefault(naming.heading_key(name), f.key)
+        if other == f.key:
+            continue
+        place = f"tables.{table.key}.fields.{f.key}.{'aliases' if kind == 'alias' else 'label'}"
+        issues.append(Issue(f.file, f.line, place,
+                            f"the {kind} '{name}' already names the field '{other}'",
+                            "an imported column with this heading could not be told apart; "
+                            + ("remove the alias or rename it" if kind == "alias" else "change the label")))
     return issues
 
 

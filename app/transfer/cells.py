@@ -21,7 +21,7 @@ from app.security.gate import picks_only_self, user_pick_condition
 from app.security.users import display_name
 
 from .names import company_key, fold
-from .read import CellError, Formula, Percent
+from .raw import CellError, Formula, Percent
 from .values import unquoted
 
 LIST_SEPARATORS = re.compile(r"[,，;；、\n]")

@@ -21,6 +21,8 @@ ID_LABEL = Label("编号", "ID")
 # overwrite what someone changed after the export.
 VERSION_KEY = naming.VERSION_COLUMN
 VERSION_LABEL = Label("版本", "Version")
+# The headings of those two columns in a table where a field is itself called 编号 or 版本.
+OTHER_LABELS = {ID_KEY: Label("系统编号", "Record ID"), VERSION_KEY: Label("数据版本", "Record version")}
 SPECIAL_KEYS = (ID_KEY, VERSION_KEY)
 REQUIRED_MARK = " *"
 SKIPPED_TYPES = ("attachment",)  # files travel as files, not as cells
@@ -63,17 +65,26 @@ def header_text(spec: FieldSpec | None, lang: str, mark_required: bool = True) -
 
 def heading_names(table: TableSpec, access: FieldAccess | None = None) -> dict[str, str]:
     """Return every accepted heading (normalised) → field key: keys, Chinese and English labels, the
-    YAML's aliases, and the id and version columns; only fields the user sees (`access`)."""
+    YAML's aliases (only of fields the user sees, `access`), then the id and version columns' headings
+    that no field of the table is called (a field labelled 编号 keeps its heading)."""
     names: dict[str, str] = {}
-    for key, label in ((ID_KEY, ID_LABEL), (VERSION_KEY, VERSION_LABEL)):
-        for name in (key, label.zh, label.en):
-            names.setdefault(normal(name), key)
     for spec in table.fields:
         if spec.type in SKIPPED_TYPES or (access is not None and not access.shows(spec.key)):
             continue
         for name in (spec.key, spec.label.zh, spec.label.en, *spec.aliases):
             names.setdefault(normal(name), spec.key)
+    for key, label in ((ID_KEY, ID_LABEL), (VERSION_KEY, VERSION_LABEL)):
+        for name in (key, label.zh, label.en, OTHER_LABELS[key].zh, OTHER_LABELS[key].en):
+            names.setdefault(normal(name), key)
     return names
+
+
+def special_label(table: TableSpec, key: str) -> Label:
+    """Return the heading an export gives the id or version column: 编号 / 版本, unless a field of the
+    table is called so (then 系统编号 / 数据版本), so that the file imports back."""
+    label = ID_LABEL if key == ID_KEY else VERSION_LABEL
+    taken = {normal(n) for f in table.fields for n in (f.key, f.label.zh, f.label.en, *f.aliases)}
+    return OTHER_LABELS[key] if normal(label.zh) in taken or normal(label.en) in taken else label
 
 
 def is_key_row(cells: list[Any], table: TableSpec) -> bool:

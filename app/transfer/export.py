@@ -22,7 +22,7 @@ from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
 from app.security.gate import current_user, field_access, may, row_condition
 
-from .columns import ID_KEY, ID_LABEL, VERSION_KEY, VERSION_LABEL, exported_fields
+from .columns import ID_KEY, VERSION_KEY, exported_fields, special_label
 from .values import export_value, neutralised, number_format, titles_unique
 
 BATCH = 1000
@@ -152,9 +152,10 @@ def record_export(session: orm.Session, table: TableSpec, request: ExportRequest
     session.commit()
 
 
-def headers(fields: list[FieldSpec], lang: str) -> list[str]:
+def headers(table: TableSpec, fields: list[FieldSpec], lang: str) -> list[str]:
     """Return an export's headings: the id, the fields' labels, the version (kept hidden in a workbook)."""
-    return [ID_LABEL.text(lang)] + [f.label.text(lang) for f in fields] + [VERSION_LABEL.text(lang)]
+    return ([special_label(table, ID_KEY).text(lang)] + [f.label.text(lang) for f in fields]
+            + [special_label(table, VERSION_KEY).text(lang)])
 
 
 def write_xlsx(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: Iterable[list[Any]],
@@ -173,7 +174,7 @@ def write_xlsx(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: 
         heading = book.add_format({"bold": True, "bg_color": "#E8EEF7"})
         formats = [None] + [book.add_format({"num_format": f}) if (f := number_format(spec)) else None
                             for spec in fields] + [None]
-        for n, text in enumerate(headers(fields, lang)):
+        for n, text in enumerate(headers(table, fields, lang)):
             sheet.set_column(n, n, 8 if n == 0 else min(max(len(text) * 2 + 4, 10), 40))
             sheet.write_string(0, n, text, heading)
         for n, key in enumerate([ID_KEY] + [f.key for f in fields] + [VERSION_KEY]):
@@ -204,7 +205,7 @@ def write_csv(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: I
     """Write UTF-8 with a BOM (so that Excel opens the Chinese right), headings then rows; return the count."""
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
     writer = csv.writer(text)
-    writer.writerow(headers(fields, lang))
+    writer.writerow(headers(table, fields, lang))
     count = 0
     for values in rows:
         writer.writerow([csv_text(v) for v in values])

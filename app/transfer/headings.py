@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.schema.model import Label, TableSpec
@@ -28,7 +28,7 @@ from .columns import (
     suggestion,
 )
 from .problems import ImportResult, Problem
-from .read import RawSheet
+from .raw import RawSheet
 
 TITLE_ROWS = 10  # how many rows above the headings may be a list's title
 Rows = Iterator[tuple[int, list[Any]]]
@@ -44,6 +44,7 @@ class Layout:
     width: int
     key: str | None  # upsert: the field (or id) that finds existing records
     rows: Rows
+    blank: set[int] = field(default_factory=set)  # columns without a heading (1-based)
 
     def column_of(self, key: str) -> int | None:
         return next((c.index for c in self.columns if c.key == key), None)
@@ -80,6 +81,7 @@ def read_layout(sheet: RawSheet, wanted: Sheet, result: ImportResult) -> Layout 
     last = first
     following = next(rows, None)
     if following is not None and is_key_row(following[1], wanted.table):
+        check_key_row(sheet, first, headings, following[1], names, wanted, result)
         headings = [following[1][n] if n < len(following[1]) and following[1][n] not in (None, "") else h
                     for n, h in enumerate(headings)]
         last = following[0]
@@ -92,31 +94,56 @@ def read_layout(sheet: RawSheet, wanted: Sheet, result: ImportResult) -> Layout 
     key = upsert_key(sheet.name, first, columns, wanted, result)
     if len(result.problems) > before:
         return None
-    return Layout(first, last, columns, len(headings), key, rows)
+    blank = {n for n, h in enumerate(headings, start=1) if h in (None, "") or (isinstance(h, str) and not h.strip())}
+    return Layout(first, last, columns, len(headings), key, rows, blank)
 
 
 def find_heading_row(sheet: RawSheet, names: dict[str, str], result: ImportResult
                      ) -> tuple[tuple[int, list[Any]], Rows] | None:
-    """Return the heading row and the rows after it: the first of the first TITLE_ROWS non-empty rows
-    that names a field (the rows above it are noted as titles), else the first non-empty row."""
+    """Return the heading row and the rows after it: of the first TITLE_ROWS non-empty rows, the one
+    naming the most fields (the first such), else the first non-empty row. A row above it may only be
+    the list's title (one or two cells, noted); a fuller row there is a problem: it may be data."""
     rows = sheet.rows
     seen: list[tuple[int, list[Any]]] = []
     for number, cells in rows:
-        if is_blank(cells):
-            continue
-        seen.append((number, cells))
-        if any(normal(c) in names for c in cells if c not in (None, "")):
-            for title_row, title in seen[:-1]:
-                text = "、".join(str(c).strip() for c in title if c not in (None, ""))[:60]
-                result.note(Label(f"标题行上方的“{text}”当作表格标题，未导入",
-                                  f"'{text}' above the headings was taken as the list's title and not imported"),
-                            sheet.name, title_row)
-            return (number, cells), rows
-        if len(seen) == TITLE_ROWS:
-            break
+        if not is_blank(cells):
+            seen.append((number, cells))
+            if len(seen) == TITLE_ROWS:
+                break
     if not seen:
         return None
-    return seen[0], itertools.chain(seen[1:], rows)
+    scores = [sum(1 for c in cells if c not in (None, "") and normal(c) in names) for _, cells in seen]
+    best = scores.index(max(scores)) if max(scores) > 0 else 0
+    heading_row = seen[best][0]
+    for title_row, title in seen[:best]:
+        filled = [str(c).strip() for c in title if c not in (None, "") and str(c).strip()]
+        if len(filled) > 2:
+            result.problem(Label(
+                f"这一行在标题行（第 {heading_row} 行）上方，却填了 {len(filled)} 格：标题行上方只能是表格的标题；"
+                "请删除这一行，或把标题行移到最上面",
+                f"this row is above the heading row ({heading_row}) yet fills {len(filled)} cells: only the list's "
+                "title may stand above the headings; delete the row or move the headings to the top"),
+                sheet.name, title_row)
+            continue
+        text = "、".join(filled)[:60]
+        result.note(Label(f"标题行上方的“{text}”当作表格标题，未导入",
+                          f"'{text}' above the headings was taken as the list's title and not imported"),
+                    sheet.name, title_row)
+    return seen[best], itertools.chain(seen[best + 1:], rows)
+
+
+def check_key_row(sheet: RawSheet, row: int, headings: list[Any], keys: list[Any], names: dict[str, str],
+                  wanted: Sheet, result: ImportResult) -> None:
+    """Refuse a template whose visible heading names another field than its hidden key below: the
+    columns were moved or retitled, and the values would land in a field other than the one shown."""
+    for index, (heading, key) in enumerate(zip(headings, keys, strict=False), start=1):
+        shown = names.get(normal(heading)) if heading not in (None, "") else None
+        if shown is not None and key not in (None, "") and str(key).strip() != shown:
+            hidden = str(key).strip()
+            label = wanted.table.field(hidden).label if wanted.table.has_field(hidden) else Label(hidden, hidden)
+            result.problem(Label(f"列标题“{heading}”与模板隐藏行中的字段“{label.zh}”不一致；请不要移动或改写模板的列标题",
+                                 f"the heading '{heading}' and the template's hidden field '{label.en}' disagree; do "
+                                 "not move or retitle a template's columns"), sheet.name, row, index)
 
 
 def match_columns(sheet: RawSheet, row: int, headings: list[Any], names: dict[str, str], wanted: Sheet,

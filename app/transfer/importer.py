@@ -29,7 +29,8 @@ from .columns import ID_KEY, Column, is_key_row, normal
 from .headings import Layout, Sheet, is_blank, read_layout
 from .names import company_key, fold
 from .problems import FileRefused, ImportCancelled, ImportResult, Problem
-from .read import RawBook, RawSheet, read_book
+from .raw import RawBook, RawSheet
+from .read import read_book
 from .writing import Writer
 
 MODES = ("insert", "upsert")
@@ -268,11 +269,13 @@ class Importer:
         names: dict[str, int] = {}
         keys = self.parent_keys() if self.table.inline else []
         left_out: dict[str, list[int]] = {"key": [], "total": []}
+        headless: set[int] = set()  # columns without a heading already named
         for number, cells in layout.rows:
             if is_blank(cells):
                 continue
-            if is_total_row(cells) or (from_export := self.is_key_row(cells)):
-                left_out["key" if from_export else "total"].append(number)
+            skipped = "total" if is_total_row(cells) else "key" if self.is_key_row(cells) else None
+            if skipped is not None:
+                left_out[skipped].append(number)
                 continue
             self.data_rows += 1
             if book.kind == "csv" and len(cells) > layout.width and any(c not in (None, "")
@@ -282,6 +285,7 @@ class Importer:
                     f"this row has {len(cells)} columns but the heading row only {layout.width}; check the "
                     "delimiter or stray commas"), sheet.name, number)
                 continue
+            self.check_headless(sheet, number, cells, layout, headless)
             found = self.plan_row(sheet, number, cells, seen, names)
             if found is None:
                 self.failed_names |= {fold(v) for k in keys if (v := self.current.values.get(k)) not in (None, "")}
@@ -297,6 +301,17 @@ class Importer:
         if not self.data_rows and not self.result.problems:
             self.result.problem(Label("工作表只有标题行，没有数据", "the sheet has headings but no data rows"),
                                 sheet.name)
+
+    def check_headless(self, sheet: RawSheet, number: int, cells: list[Any], layout: Layout,
+                       named: set[int]) -> None:
+        """Refuse data in a column without a heading (once per column): it would be lost unnoticed."""
+        for index, cell in enumerate(cells, start=1):
+            if (index in layout.blank or index > layout.width) and index not in named and \
+                    cell not in (None, "") and str(cell).strip():
+                named.add(index)
+                self.result.problem(Label("这一列没有标题，却有数据（从这一行起）；请补上标题，或删除这一列",
+                                          "this column has no heading but holds data (from this row on); give it a "
+                                          "heading or delete it"), sheet.name, number, index)
 
     def is_key_row(self, cells: list[Any]) -> bool:
         return is_key_row(cells, self.table)
@@ -385,13 +400,12 @@ class Importer:
         if self.request.mode == "insert":
             return True
         text = str(raw).strip().removeprefix("#")
-        if isinstance(raw, float) and raw.is_integer():
-            number: int | None = int(raw)
-        elif isinstance(raw, int) and not isinstance(raw, bool) or (text.isascii() and text.isdigit()):
+        number: int | None = None
+        if isinstance(raw, float) and raw.is_integer() and abs(raw) < 2**31:
+            number = int(raw)
+        elif text.isascii() and text.isdigit() and len(text) <= 10:  # never int() of 5,000 digits
             number = int(text)
-        else:
-            number = None
-        if number is None or number > 2**31:
+        if isinstance(raw, bool) or number is None or number > 2**31:
             self.cell_problem(sheet, row.row, column.key, Label(
                 f"“{raw}”不是{column.label.zh}（应为整数）",
                 f"'{raw}' is no {column.label.en.lower()} (a whole number)"))

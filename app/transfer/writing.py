@@ -18,7 +18,7 @@ from app.security.gate import assign_owner
 
 from .batches import Written
 from .problems import ImportCancelled
-from .read import RawBook, RawSheet
+from .raw import RawBook, RawSheet
 
 if TYPE_CHECKING:
     from .importer import Importer, PlannedRow
@@ -200,7 +200,8 @@ class Writer:
 
     def stage(self, sheet: RawSheet, row: PlannedRow, stored: dict[int, Any]) -> Staged | None:
         """Put one row's values on a new or stored record; return (row, record, values before), or None
-        when it changes nothing (its action becomes unchanged) or may not be written (a problem)."""
+        when it changes nothing (its action becomes unchanged) or may not be written (a problem). A row
+        of an export whose record changed since is refused only when it would change something."""
         imp = self.imp
         if row.action == "update":
             obj = stored.get(row.record_id or 0)
@@ -208,28 +209,26 @@ class Writer:
                 imp.cell_problem(sheet, row.row, imp.key, Label("要更新的记录已被删除",
                                                                 "the record to update was deleted meanwhile"))
                 return None
-            if not self.version_holds(sheet, row, obj):
-                return None
         else:
             obj = imp.model()
-            imp.session.add(obj)  # before its links are set: the backrefs would add it half-made
-        for spec, value in row.readonly:
-            new = self.as_stored(spec, value)
-            if row.action == "insert" or not same_value(spec, getattr(obj, spec.key, None), new):
-                imp.cell_problem(sheet, row.row, spec.key, READONLY)
-                return None
-        before: dict[str, Any] = {}
-        for key, value in row.values.items():
-            spec = imp.table.field(key)
-            new = self.as_stored(spec, value)
-            if row.action == "update" and same_value(spec, getattr(obj, key, None), new):
-                continue
-            if row.action == "update":
-                before[key] = getattr(obj, key, None)
-            setattr(obj, key, new)
-        if row.action == "update" and not before:
+        values = {key: self.as_stored(imp.table.field(key), value) for key, value in row.values.items()}
+        changed = {key: new for key, new in values.items()
+                   if row.action == "insert" or not same_value(imp.table.field(key), getattr(obj, key, None), new)}
+        readonly = [spec for spec, value in row.readonly if row.action == "insert"
+                    or not same_value(spec, getattr(obj, spec.key, None), self.as_stored(spec, value))]
+        if row.action == "update" and not changed and not readonly:
             row.action = "unchanged"
             return None
+        if row.action == "update" and not self.version_holds(sheet, row, obj):
+            return None
+        if readonly:
+            imp.cell_problem(sheet, row.row, readonly[0].key, READONLY)
+            return None
+        before = {key: getattr(obj, key, None) for key in changed} if row.action == "update" else {}
+        if row.action == "insert":
+            imp.session.add(obj)  # before its links are set: the backrefs would add it half-made
+        for key, new in changed.items():
+            setattr(obj, key, new)
         if row.action == "insert":
             assign_owner(imp.models, imp.table.key, obj)
         return row, obj, before

@@ -26,7 +26,7 @@ from app.transfer.errorbook import render_error_book
 from app.transfer.export import ExportRefused, ExportRequest, export_table
 from app.transfer.importer import Importer, ImportRequest
 from app.transfer.problems import FileRefused
-from app.transfer.read import clean_file_name
+from app.transfer.read import clean_file_name, estimated_rows
 from app.transfer.template import render_template
 
 from .context import current_appbuilder
@@ -46,36 +46,31 @@ def attachment(body: bytes, name: str, mimetype: str) -> Response:
         "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"})
 
 
-def estimated_rows(name: str, data: bytes) -> int:
-    """Return about how many rows a file has (a workbook's stated size, a CSV's lines), to decide
-    whether its import runs in the background; 0 when it cannot be told (the import will say why)."""
-    from app.transfer.problems import FileRefused as Refused
-    from app.transfer.read import read_book
-    try:
-        book = read_book(name, data, len(data) + 1)
-    except Refused:
-        return 0
-    return book.sheets[0].estimated_rows
-
-
 UPLOAD_HOURS = 24  # a checked file waits this long for its confirmation
+UPLOADS_KEPT = 5  # ... and a user's newest few only
+
+
+def uploads_root() -> Path:
+    return Path(current_app.config["CRM_INSTANCE_DIR"]) / "imports"
 
 
 def uploads_dir() -> Path:
     """Return the current user's folder of checked uploads (another user's are not reachable by name)."""
-    folder = Path(current_app.config["CRM_INSTANCE_DIR"]) / "imports" / str(int(getattr(current_user(), "id", 0) or 0))
+    folder = uploads_root() / str(int(getattr(current_user(), "id", 0) or 0))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def keep_upload(data: bytes) -> str:
     """Keep an uploaded file until it is confirmed; return its random name. Uploads older than a day
-    are thrown away."""
-    folder = uploads_dir()
+    (every user's) and all but a user's newest few are thrown away."""
     old = time.time() - UPLOAD_HOURS * 3600
-    for path in folder.iterdir():
+    for path in uploads_root().glob("*/*"):
         if path.stat().st_mtime < old:
             path.unlink(missing_ok=True)
+    folder = uploads_dir()
+    for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)[:-(UPLOADS_KEPT - 1)]:
+        path.unlink(missing_ok=True)
     token = secrets.token_hex(32)
     (folder / token).write_bytes(data)
     return token
@@ -191,7 +186,8 @@ class TransferMixin(ViewBase):
         if len(data) > self.max_bytes():  # the importer says so; nothing too large is kept
             result = self.importer(name, data, options, dry_run=True).run()
             return self.import_page(result=result, file_name=name, options=options)
-        if estimated_rows(name, data) > int(current_app.config["CRM_JOB_ROWS"]):
+        limit = int(current_app.config["CRM_JOB_ROWS"])
+        if estimated_rows(name, data, limit) > limit:  # counted without reading the values
             from app.jobs.work import start_job
             job_id = start_job(current_app, "import", self.table_spec.key, current_user(), current_lang(),
                                {**options, "dry_run": True}, data, name)
