@@ -35,7 +35,7 @@ test: install browser lint
 	$(MAKE) --no-print-directory -j3 --output-sync=target test-sqlite test-postgresql test-mariadb
 
 test-sqlite test-postgresql test-mariadb: install browser
-	CRM_TEST_DATABASE=$(subst test-,,$@) $(BIN)/python -m pytest -q -p no:cacheprovider \
+	CRM_TEST_DATABASE=$(subst test-,,$@) $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 \
 		--basetemp=$${TMPDIR:-/tmp}/crm-tests-$(subst test-,,$@)-$$$$
 
 clean:

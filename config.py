@@ -70,6 +70,31 @@ CRM_JOBS_URL = ""
 # The most rows one page of a list (screen or API) shows.
 CRM_MAX_PAGE_SIZE = 100
 
+# -- reminders (schema/reminders.yaml; docs/automation.md) ----------------------------------------
+
+# The panel's address as users open it: the links in reminder e-mails and chat messages lead there.
+CRM_PANEL_URL = "http://127.0.0.1:8080"
+# When each day's digest of due reminders goes out (CRM_TIMEZONE); a worker that was down catches up.
+CRM_REMINDER_TIME = "08:00"
+# The mail server for the digests; empty: no e-mail (my tasks on the home page still work).
+CRM_SMTP_HOST = ""
+# Its port: 25, 465 for ssl, 587 for starttls.
+CRM_SMTP_PORT = 25
+# How the connection is protected: none, starttls or ssl.
+CRM_SMTP_SECURITY = "none"
+# The login at the mail server, if it asks for one.
+CRM_SMTP_USER = ""
+# Its password: better given in the environment (CRM_SMTP_PASSWORD=...); `crm config` masks it.
+CRM_SMTP_PASSWORD = None
+# The sender of the digests, e.g. "化工客户管理 <crm@example.com>" (empty: crm@ the mail server's name).
+CRM_SMTP_FROM = ""
+# Group chat robots (企业微信 wecom / 钉钉 dingtalk) that get the due reminders of users with these roles:
+# [{"name": "销售群", "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...",
+#   "roles": ["sales", "sales_manager"]},
+#  {"name": "财务群", "kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=...",
+#   "secret": "SEC...", "roles": ["finance"]}]
+CRM_ROBOTS = None
+
 # -- running behind other servers ----------------------------------------------------------------
 
 # How many reverse proxies (nginx, ...) stand in front: their X-Forwarded-* headers are trusted.

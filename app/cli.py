@@ -91,13 +91,14 @@ def worker(workers: int) -> None:
     """Run background jobs (imports and exports) from the queue CRM_JOBS_URL names, until stopped."""
     import logging
 
-    from app.jobs.work import recover_jobs
+    from app.jobs.work import recover_jobs, run_reminders
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = _create_app()
     queue = app.extensions["crm_jobs"]
     again = recover_jobs(app, queue)
     click.echo(f"Worker on {app.config['CRM_JOBS_URL']}"
                + (f"; queued again {len(again)} jobs a stopped worker had left running" if again else ""))
+    click.echo(f"Reminders: {run_reminders(app)}")  # a digest missed while no worker ran goes out now
     queue.huey.create_consumer(workers=workers, periodic=True, worker_type="thread").run()
 
 
@@ -422,11 +423,12 @@ def _known_table(app: Any, table: str) -> None:
 @click.option("--key", metavar="FIELD", help="upsert: the unique field (or id) that finds existing records.")
 @click.option("--as", "as_user", metavar="USER", help="Import as this login (default: the first admin).")
 @click.option("--allow-duplicates", is_flag=True, help="Import rows flagged as likely duplicates too.")
+@click.option("--confirm-rules", is_flag=True, help="Pass the warnings of the record rules (refusals still refuse).")
 @click.option("--errors", "errors_file", type=click.Path(dir_okay=False),
               help="When there are problems, write the file back with them marked (FILE.xlsx).")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 def import_file(table: str, file: str, dry_run: bool, mode: str, key: str | None, as_user: str | None,
-                allow_duplicates: bool, errors_file: str | None, lang: str) -> None:
+                allow_duplicates: bool, confirm_rules: bool, errors_file: str | None, lang: str) -> None:
     """Import FILE (.xlsx or .csv) into TABLE: every row or none; exit 1 listing every problem."""
     from app.security.acting import acting_as
     from app.transfer.errorbook import render_error_book
@@ -436,7 +438,8 @@ def import_file(table: str, file: str, dry_run: bool, mode: str, key: str | None
     data = Path(file).read_bytes()
     max_bytes = int(app.config["CRM_IMPORT_MAX_MB"]) << 20
     request = ImportRequest(table, Path(file).name, data, mode=mode, key=key, dry_run=dry_run,
-                            allow_duplicates=allow_duplicates, lang=lang, max_bytes=max_bytes)
+                            allow_duplicates=allow_duplicates, confirm_rules=confirm_rules, lang=lang,
+                            max_bytes=max_bytes)
     with app.app_context():
         user = _acting_user(app, as_user)
         with acting_as(app, user, lang):
@@ -546,6 +549,47 @@ def imports_revert(batch: int, as_user: str | None) -> None:
                 click.echo(f"Not reverted:\n{exc.text('zh')}", err=True)
                 sys.exit(1)
     click.echo(f"Reverted batch {done.id} ({done.file_name}): {done.inserted} records deleted, {done.updated} set back")
+
+
+@main.group()
+def reminders() -> None:
+    """Reminders (schema/reminders.yaml): list a user's due items, run the daily digest by hand."""
+
+
+@reminders.command("list")
+@click.option("--as", "as_user", metavar="USER", help="Whose items (default: the first admin).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def reminders_list(as_user: str | None, lang: str) -> None:
+    """Print a user's due items, overdue first: when, reminder, message, record."""
+    from app.automation.digest import today_in
+    from app.automation.reminders import due_items
+    app = _create_app()
+    with app.app_context():
+        user = _acting_user(app, as_user)
+        items = due_items(app.extensions["crm"].models, app.appbuilder.session, user, today_in(app).date())
+        for item in items:
+            click.echo(f"{item.due_on}  {item.when(lang):<12} {item.reminder.label.text(lang)}: "
+                       f"{item.message.text(lang)}  [{item.table.key} #{item.record_id}]")
+    click.echo(f"{len(items)} due" if lang == "en" else f"共 {len(items)} 项")
+
+
+@reminders.command("run")
+@click.option("--dry-run", is_flag=True, help="Say what would be sent to whom; send and record nothing.")
+def reminders_run(dry_run: bool) -> None:
+    """Send today's digest now: each user's due items not sent yet, by e-mail and chat robot. Nothing
+    already sent goes out again (the scheduled run of the day still runs, for anything new)."""
+    from app.automation.digest import Digest, today_in
+    app = _create_app()
+    with app.app_context():
+        report = Digest(app, today_in(app).date(), dry_run=dry_run).run()
+    for planned in report.planned:
+        click.echo(f"would send {planned}")
+    for where, why in sorted(report.failed.items()):
+        click.echo(f"failed: {where}: {why}", err=True)
+    click.echo(f"Dry run: {len(report.planned)} messages" if dry_run
+               else f"Reminders of {report.day}: {report.summary()}")
+    if report.failed:
+        sys.exit(1)
 
 
 @main.group()

@@ -13,6 +13,7 @@ from flask_appbuilder.models.sqla.base import SQLA
 from flask_wtf.csrf import CSRFProtect
 
 from app.audit.capture import install_audit
+from app.automation.store import REMINDERS_METADATA
 from app.crypto import Keyring, keyring_for
 from app.dbsync.connect import check_database
 from app.dbsync.sync import SyncResult, sync_schema
@@ -22,15 +23,18 @@ from app.models.build import BuiltModels, build_models
 from app.models.computed import install_computations
 from app.models.encryption import check_keys_open_stored_values, install_encryption
 from app.models.matching import install_matching
+from app.models.rules import install_rules
 from app.reports.load import load_reports
 from app.reports.spec import ReportBook
 from app.schema import SchemaSpec, load_schema
 from app.security import limits_storage  # noqa: F401  (registers the database storage with `limits`)
+from app.security.gate import writer_roles
 from app.security.roles import sync_roles
 from app.security.users import ensure_admin
 from app.settings import load_config, secret_key
 from app.web.accounts import CrmSecurityManager
 from app.web.audit import register_audit_screen, request_actor
+from app.web.colours import register_colours
 from app.web.errors import register_error_pages
 from app.web.guards import install_guards
 from app.web.home import HomeView, register_template_helpers
@@ -38,6 +42,7 @@ from app.web.logins import install_login_guard
 from app.web.register import register_screens
 from app.web.reports import register_reports_screen
 from app.web.review import register_review_screen
+from app.web.tasks import register_tasks
 from app.web.transfer import register_imports_screen, register_jobs_screen
 from app.web.translations import compiled_translations_dir
 from app.web.transport import secure_transport
@@ -84,7 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ring = keyring_for(settings)
     sync = sync_schema(settings["CRM_DATABASE_URL"], schema, Path(settings["CRM_MIGRATIONS_DIR"]),
                        auto_apply=settings["CRM_SCHEMA_AUTO_APPLY"], export_dir=Path(settings["CRM_EXPORT_DIR"]),
-                       ring=ring, system_tables=[JOBS_METADATA])
+                       ring=ring, system_tables=[JOBS_METADATA, REMINDERS_METADATA])
     app = Flask("crm", instance_path=settings["CRM_INSTANCE_DIR"], root_path=str(PACKAGE_DIR))
     app.config.update(settings)
     app.config["SECRET_KEY"] = secret_key(settings)
@@ -99,6 +104,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         models = build_models(schema, appbuilder.sm.user_model)
         install_encryption(models, ring)
         install_computations(models)
+        install_rules(models, writer_roles)
         install_matching(models)
         install_audit(models, ring, request_actor, appbuilder.sm.user_model)
         check_keys_open_stored_values(db.session, models, ring)
@@ -108,6 +114,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         register_reports_screen(appbuilder)
         register_imports_screen(appbuilder)
         register_jobs_screen(appbuilder)
+        register_tasks(appbuilder)
+        register_colours(app)
         install_login_guard(app)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)

@@ -45,9 +45,19 @@ CRM_DEFAULTS: dict[str, Any] = {
     "CRM_LOGIN_ACCOUNT_LIMIT": "5 per 15 minutes",
     "CRM_LOGIN_ADDRESS_LIMIT": "30 per 15 minutes",
     "CRM_PASSWORD_MIN_LENGTH": 10,
+    "CRM_PANEL_URL": "http://127.0.0.1:8080",
+    "CRM_REMINDER_TIME": "08:00",
+    "CRM_SMTP_HOST": "",
+    "CRM_SMTP_PORT": 25,
+    "CRM_SMTP_SECURITY": "none",
+    "CRM_SMTP_USER": "",
+    "CRM_SMTP_PASSWORD": None,
+    "CRM_SMTP_FROM": "",
+    "CRM_ROBOTS": None,
 }
 # Shown masked by `crm config`: whoever reads a screen or a log should not learn them.
-SECRET_SETTINGS = frozenset({"CRM_SECRET_KEY", "CRM_ADMIN_PASSWORD", "CRM_ENCRYPTION_KEYS"})
+SECRET_SETTINGS = frozenset({"CRM_SECRET_KEY", "CRM_ADMIN_PASSWORD", "CRM_ENCRYPTION_KEYS", "CRM_SMTP_PASSWORD",
+                             "CRM_ROBOTS"})  # a robot's address is its key
 URL_SETTINGS = frozenset({"CRM_DATABASE_URL", "CRM_RATE_LIMIT_STORAGE", "CRM_JOBS_URL"})  # their passwords are masked
 
 
@@ -153,6 +163,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CRM_LOGIN_ADDRESS_LIMIT": settings.get("CRM_LOGIN_ADDRESS_LIMIT") or "30 per 15 minutes",
         "CRM_PASSWORD_MIN_LENGTH": whole_number(raw["CRM_PASSWORD_MIN_LENGTH"], "CRM_PASSWORD_MIN_LENGTH") or 10,
         "CRM_TIMEZONE": time_zone(settings.get("CRM_TIMEZONE") or "Asia/Shanghai"),
+        "CRM_PANEL_URL": str(raw["CRM_PANEL_URL"] or "http://127.0.0.1:8080").rstrip("/"),
+        "CRM_REMINDER_TIME": clock_time(str(raw["CRM_REMINDER_TIME"] or "08:00"), "CRM_REMINDER_TIME"),
+        "CRM_SMTP_HOST": str(raw["CRM_SMTP_HOST"] or ""),
+        "CRM_SMTP_PORT": whole_number(raw["CRM_SMTP_PORT"], "CRM_SMTP_PORT") or 25,
+        "CRM_SMTP_SECURITY": one_of(str(raw["CRM_SMTP_SECURITY"] or "none"), "CRM_SMTP_SECURITY",
+                                    ("none", "starttls", "ssl")),
+        "CRM_SMTP_USER": str(raw["CRM_SMTP_USER"] or ""),
+        "CRM_SMTP_PASSWORD": settings.get("CRM_SMTP_PASSWORD"),
+        "CRM_SMTP_FROM": str(raw["CRM_SMTP_FROM"] or ""),
+        "CRM_ROBOTS": robots(raw["CRM_ROBOTS"]),
     })
     config["SQLALCHEMY_DATABASE_URI"] = config["CRM_DATABASE_URL"]
     config["FAB_API_MAX_PAGE_SIZE"] = config["CRM_MAX_PAGE_SIZE"]
@@ -212,6 +232,54 @@ def time_zone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingError(f"CRM_TIMEZONE={name!r} is not a time zone; use a name such as Asia/Shanghai") from None
     return name
+
+
+def clock_time(value: str, name: str) -> str:
+    """Return a time of day as HH:MM; SettingError naming the setting otherwise."""
+    import re
+    found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", value)
+    if not found or int(found.group(1)) > 23 or int(found.group(2)) > 59:
+        raise SettingError(f"{name}={value!r}: write a time of day such as 08:00")
+    return f"{int(found.group(1)):02d}:{found.group(2)}"
+
+
+def one_of(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value.strip().lower() not in allowed:
+        raise SettingError(f"{name}={value!r}: use one of {', '.join(allowed)}")
+    return value.strip().lower()
+
+
+ROBOT_KINDS = ("wecom", "dingtalk")
+
+
+def robots(value: Any) -> list[dict[str, Any]]:
+    """Return the chat robots reminders go to: a list (in config.py) or JSON text (CRM_ROBOTS in the
+    environment) of {name, kind: wecom|dingtalk, url, roles: [...], secret (DingTalk signing)}."""
+    import json
+    if value in (None, "", []):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SettingError('CRM_ROBOTS is not JSON; write a list such as [{"name": "销售群", "kind": "wecom", '
+                               '"url": "https://qyapi.weixin.qq.com/...", "roles": ["sales"]}]') from None
+    if not isinstance(value, list):
+        raise SettingError("CRM_ROBOTS must be a list of robots")
+    found = []
+    for n, robot in enumerate(value):
+        where = f"CRM_ROBOTS[{n}]"
+        if not isinstance(robot, dict) or not robot.get("name") or not str(robot.get("url", "")).startswith(
+                ("https://", "http://")):
+            raise SettingError(f"{where}: a robot needs a name and a url (https://...)")
+        if robot.get("kind") not in ROBOT_KINDS:
+            raise SettingError(f"{where}: kind must be wecom (企业微信) or dingtalk (钉钉), got {robot.get('kind')!r}")
+        roles = robot.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise SettingError(f"{where}: roles must be a list of role keys")
+        found.append({"name": str(robot["name"]), "kind": robot["kind"], "url": str(robot["url"]), "roles": roles,
+                      "secret": robot.get("secret") or None})
+    return found
 
 
 def jobs_url(value: str, instance: Path) -> str:

@@ -262,7 +262,8 @@ def worker_env(app: Any) -> dict[str, str]:
     return env
 
 
-def start_worker(app: Any, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(app: Any, log: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """Start `crm worker` on the app's database and queue (with more CRM_* `settings`)."""
     with log.open("ab") as out:  # the worker keeps its own copy of the file
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=worker_env(app), cwd=PROJECT,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env={**worker_env(app), **settings},
+                                cwd=PROJECT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -160,7 +160,7 @@ def test_the_default_order_never_follows_a_hidden_field(make_app: Any, tmp_path:
 # --- F5 (correctness): child lists on a parent's EDIT page are filtered with the verb "update" ----------
 
 def test_a_parents_edit_page_lists_the_children_the_user_reads(demo: Any) -> None:
-    finance = Browser(demo, "chenjing", "chem-demo-2026")  # finance: order read-only, customer read+update
+    finance = Browser(demo, "chenjing", "chem-demo-2026")  # finance: customer read+update
     order = Api(demo, "chenjing", "chem-demo-2026").get("/api/v1/order/").json["result"][0]
     cust = order["customer"]["id"]
     on_show = len(re.findall(r'/t/order/show/\d+', finance.get(f"/t/customer/show/{cust}").text))

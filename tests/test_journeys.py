@@ -257,7 +257,7 @@ def test_an_admin_adds_a_field_in_the_yaml_and_uses_it(chromium: Any, make_app: 
     text = customers.read_text(encoding="utf-8")
     customers.write_text(text.replace(
         "      notes: {type: text, label: {zh: 备注, en: Notes}}\n    list: [name, industry, grade, status, province, "
-        "owner, credit_limit]",
+        "owner, credit_limit, hazardous_licence_expiry]",
         "      notes: {type: text, label: {zh: 备注, en: Notes}}\n"
         "      wechat_group: {type: string, label: {zh: 客户微信群, en: WeChat group}, max_length: 64}\n"
         "    list: [name, industry, grade, status, province, owner, credit_limit, wechat_group]", 1).replace(

@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.backup",),
     ("app.reports",),
     ("app.transfer",),                                     # Excel/CSV templates, imports, exports
+    ("app.automation",),                                   # reminders, my tasks, the daily digest
     ("app.jobs",),                                         # background work on Huey
     ("app.demo", "app.seed"),
     ("app.web",),                                          # screens and APIs

@@ -19,6 +19,7 @@ from sqlalchemy import event, orm
 
 from app.crypto import Keyring
 from app.models.build import BuiltModels
+from app.models.rules import pop_confirmations  # also puts the rules' checks before this module's writing
 from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
 
@@ -187,6 +188,17 @@ def write(session: orm.Session, flush_context: Any) -> None:
         entries.append(Entry(action, ctx.table.key, obj.id, changes, user_id, username, ip))
     if entries:
         append(session.connection(), entries)
+
+
+@event.listens_for(orm.Session, "before_commit")
+def write_rules_passed(session: orm.Session) -> None:
+    """Log the record rules the committed writes passed (app.models.rules checks them just before)."""
+    passed = pop_confirmations(session)
+    if not passed or not _CONTEXTS:
+        return
+    user_id, username, ip = next(iter(_CONTEXTS.values())).actor()
+    append(session.connection(), [Entry("rule", table_key, record_id, {"rule": rule, "message": message},
+                                        user_id, username, ip) for table_key, record_id, rule, message in passed])
 
 
 @event.listens_for(orm.Session, "after_soft_rollback")

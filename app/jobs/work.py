@@ -49,6 +49,7 @@ class JobQueue:
         self.huey = build_queue(app.config["CRM_JOBS_URL"])
         self.task = self.huey.task(name="crm.run_job", retries=0)(self._run)
         self.recover_task = self.huey.periodic_task(self._every_minute(), name="crm.recover_jobs")(self._recover)
+        self.reminders_task = self.huey.periodic_task(self._every_minute(), name="crm.reminders")(self._reminders)
 
     @staticmethod
     def _every_minute() -> Any:
@@ -61,11 +62,28 @@ class JobQueue:
     def _recover(self) -> None:
         recover_jobs(self.app, self)
 
+    def _reminders(self) -> None:
+        """Run the day's reminder digest when it is due and no worker has (app.automation.digest)."""
+        run_reminders(self.app)
+
     def enqueue(self, job_id: str) -> None:
         self.task(job_id)
 
     def live(self, job_id: str) -> Live:
         return Live(self.huey, job_id)
+
+
+def run_reminders(app: Any) -> str:
+    """Run the reminders' tick in an app context of its own; return what it did (logged)."""
+    from app.automation.digest import tick
+    with app.app_context():
+        try:
+            done = tick(app)
+        finally:
+            app.appbuilder.session.remove()
+    if done != "nothing to do":
+        log.info("reminders: %s", done)
+    return done
 
 
 def start_job(app: Any, kind: str, table: str, user: Any, lang: str, params: dict[str, Any],
@@ -126,7 +144,8 @@ def run_import_job(app: Any, job: Any, live: Live) -> None:
     data = input_path(app, job.id).read_bytes()
     request = ImportRequest(job.table, job.file_name or "import", data, mode=params.get("mode", "insert"),
                             key=params.get("key"), dry_run=bool(params.get("dry_run")),
-                            allow_duplicates=bool(params.get("allow_duplicates")), lang=job.lang,
+                            allow_duplicates=bool(params.get("allow_duplicates")),
+                            confirm_rules=bool(params.get("confirm_rules")), lang=job.lang,
                             max_bytes=int(app.config["CRM_IMPORT_MAX_MB"]) << 20)
     session = app.appbuilder.session
 

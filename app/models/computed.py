@@ -51,7 +51,7 @@ def column(table: sa.FromClause, spec: TableSpec, key: str) -> Any:
     return table.c[naming.column_name_for(spec.field(key))]
 
 
-def sql_of(schema: SchemaSpec, tables: Tables, table_key: str, expr: Any, this: sa.Table) -> Any:
+def sql_of(schema: SchemaSpec, tables: Tables, table_key: str, expr: Any, this: sa.FromClause) -> Any:
     """Return the SQL expression of `expr` for a row of `this` (the table of `table_key`)."""
     spec = schema.table(table_key)
     if isinstance(expr, ex.Number):
@@ -60,6 +60,10 @@ def sql_of(schema: SchemaSpec, tables: Tables, table_key: str, expr: Any, this: 
         return sa.literal(expr.value)
     if isinstance(expr, ex.Truth):
         return sa.true() if expr.value else sa.false()
+    if isinstance(expr, ex.DateValue):
+        return sa.literal(expr.value, sa.Date)
+    if isinstance(expr, ex.Field) and "." in expr.key:
+        return linked_sql(schema, tables, table_key, expr.key, this)
     if isinstance(expr, ex.Field):
         return column(this, spec, expr.key)
     if isinstance(expr, ex.Negative):
@@ -77,7 +81,18 @@ def sql_of(schema: SchemaSpec, tables: Tables, table_key: str, expr: Any, this: 
     raise TypeError(type(expr).__name__)
 
 
-def aggregate_sql(schema: SchemaSpec, tables: Tables, parent: str, aggregate: ex.Aggregate, this: sa.Table) -> Any:
+def linked_sql(schema: SchemaSpec, tables: Tables, table_key: str, path: str, this: Any) -> Any:
+    """Return the correlated subquery of a field of the record a row of `this` links to
+    (customer.credit_limit; order.customer.grade follows two links). Rules read these."""
+    link_key, _, rest = path.partition(".")
+    link = schema.table(table_key).field(link_key)
+    target = tables(link.to or "").alias()
+    value = sql_of(schema, tables, link.to or "", ex.Field(rest), target)
+    return sa.select(value).where(target.c.id == this.c[naming.column_name_for(link)]).scalar_subquery()
+
+
+def aggregate_sql(schema: SchemaSpec, tables: Tables, parent: str, aggregate: ex.Aggregate, this: sa.FromClause
+                  ) -> Any:
     """Return the correlated subquery of an aggregate over the records that link to a row of `this`."""
     source = schema.table(aggregate.table)
     child = tables(aggregate.table).alias(f"crm_{aggregate.table}")

@@ -24,6 +24,7 @@ def check_schema(schema: SchemaSpec) -> list[Issue]:
         issues += check_aliases(table)
         issues += check_links(table, schema)
         issues += check_field_lists(table, schema)
+        issues += check_duplicates(table)
         issues += check_renames(table.key, table.fields, f"tables.{table.key}.fields")
     issues += check_renames("the schema", schema.tables, "tables")
     issues += check_computes(schema)
@@ -273,6 +274,10 @@ def check_compute(schema: SchemaSpec, table: TableSpec, f: FieldSpec) -> list[Is
 def check_number_field(source: TableSpec, key: str, f: FieldSpec, table: TableSpec, where: str) -> list[Issue]:
     """Return the issue of a field an expression reads as a number, unless it is one of `source`'s."""
     keys = [g.key for g in source.fields]
+    if "." in key:
+        return [compute_issue(f, table, f"'{key}' is a field of another record; a computed value reads its own "
+                              "record's fields and sums of the records that link to it",
+                              f"copy it with default_from: {key}, or compare it in a rule (rules:)")]
     if key not in keys:
         return [compute_issue(f, table, f"'{key}' is not a field of {source.key}{where}",
                               did_you_mean(key, keys, "fields"))]
@@ -326,15 +331,24 @@ def check_aggregate(schema: SchemaSpec, table: TableSpec, f: FieldSpec, aggregat
 
 def check_where(source: TableSpec, condition: Any, f: FieldSpec, table: TableSpec) -> list[Issue]:
     """Return the problems of a where condition over the fields of the aggregated table `source`."""
-    issues = []
+    return [compute_issue(f, table, message + " (in where)" if "not a field" in message else message, hint)
+            for message, hint in condition_problems(source, condition)]
+
+
+def condition_problems(source: TableSpec, condition: Any) -> list[tuple[str, str]]:
+    """Return (message, hint) for each problem of a condition over the fields of `source`: unknown or
+    encrypted fields, option keys a choice field does not have."""
+    problems = []
     keys = [g.key for g in source.fields]
     for node in expressions.walk(condition):
-        if isinstance(node, expressions.Field) and node.key not in keys:
-            issues.append(compute_issue(f, table, f"'{node.key}' is not a field of {source.key} (in where)",
-                                        did_you_mean(node.key, keys, "fields")))
+        if isinstance(node, expressions.Field) and "." in node.key:
+            problems.append((f"'{node.key}' is a field of another record; this condition compares the record's "
+                             "own fields", "declare a field that copies it (default_from:) or computes it"))
+        elif isinstance(node, expressions.Field) and node.key not in keys:
+            problems.append((f"'{node.key}' is not a field of {source.key}", did_you_mean(node.key, keys, "fields")))
         elif isinstance(node, expressions.Field) and source.field(node.key).encrypted:
-            issues.append(compute_issue(f, table, f"{source.key}.{node.key} is encrypted; where cannot compare it",
-                                        "compare fields that are not encrypted"))
+            problems.append((f"{source.key}.{node.key} is encrypted; a condition cannot compare it",
+                             "compare fields that are not encrypted"))
         if isinstance(node, expressions.Compare) and isinstance(node.left, expressions.Field) \
                 and node.left.key in keys and source.field(node.left.key).choices is not None:
             options = source.field(node.left.key).choices
@@ -342,10 +356,9 @@ def check_where(source: TableSpec, condition: Any, f: FieldSpec, table: TableSpe
             values = node.right if isinstance(node.right, tuple) else (node.right,)
             for value in values:
                 if isinstance(value, expressions.Text) and value.value not in options.keys:
-                    issues.append(compute_issue(f, table, f"'{value.value}' is not an option of "
-                                                f"{source.key}.{node.left.key}",
-                                                did_you_mean(value.value, options.keys, "options")))
-    return issues
+                    problems.append((f"'{value.value}' is not an option of {source.key}.{node.left.key}",
+                                     did_you_mean(value.value, options.keys, "options")))
+    return problems
 
 
 def check_default_from(schema: SchemaSpec, table: TableSpec, f: FieldSpec) -> list[Issue]:
@@ -371,6 +384,26 @@ def check_default_from(schema: SchemaSpec, table: TableSpec, f: FieldSpec) -> li
         return [Issue(f.file, f.line, path, f"{target.key}.{field_key} is a {source.type} field and cannot fill "
                       f"the {f.type} field {f.key}", "copy from a field of the same type")]
     return []
+
+
+DUPLICATE_TYPES = ("string", "uscc", "phone", "email", "cas_number")
+
+
+def check_duplicates(table: TableSpec) -> list[Issue]:
+    """Return the problems of `duplicates:`: fields that are not there, or not of a kind compared as
+    names and codes are (encrypted values cannot be compared)."""
+    issues = []
+    keys = [f.key for f in table.fields]
+    for key in table.duplicates:
+        where = (table.file, table.line_of("duplicates"), f"tables.{table.key}.duplicates")
+        if key not in keys:
+            issues.append(Issue(*where, f"'{key}' is not a field of {table.key}", did_you_mean(key, keys, "fields")))
+        elif table.field(key).type not in DUPLICATE_TYPES or table.field(key).encrypted:
+            spec = table.field(key)
+            kind = "an encrypted field" if spec.encrypted else f"a {spec.type} field"
+            issues.append(Issue(*where, f"{table.key}.{key} is {kind}; duplicates are found by names and codes",
+                                "list fields of type " + ", ".join(DUPLICATE_TYPES) + " that are not encrypted"))
+    return issues
 
 
 def check_compute_cycles(schema: SchemaSpec) -> list[Issue]:

@@ -10,6 +10,7 @@ and evaluates in Python (`evaluate`, for a record's own fields).
 """
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,7 +100,14 @@ class Aggregate:
     position: int = 0
 
 
-Expr = Number | Text | Truth | Field | Negative | Arithmetic | Round | Aggregate
+@dataclass(frozen=True)
+class DateValue:
+    """A day: what `today`, `today + 30` or `today - 7` stand for on the day a condition is evaluated."""
+
+    value: datetime.date
+
+
+Expr = Number | Text | Truth | Field | Negative | Arithmetic | Round | Aggregate | DateValue
 Condition = Compare | Logical
 
 TOKEN = re.compile(r"""\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<text>'[^']*'|"[^"]*")
@@ -200,7 +208,7 @@ class Reader:
         if self.token[1] != "(":
             if name in ("true", "false"):
                 return Truth(name == "true")
-            return Field(text, position)
+            return Field(self.path(text), position)
         if name in CLOCK_FUNCTIONS:
             raise ExpressionError(f"{name}() changes every day, but a computed value is stored when its record "
                                   "is written", position, "compare dates with today in a list filter or a colour "
@@ -211,6 +219,14 @@ class Reader:
             return self.aggregate(name, position)
         raise ExpressionError(f"unknown function '{text}'", position,
                               "known functions: round, " + ", ".join(AGGREGATES))
+
+    def path(self, first: str) -> str:
+        """Return a field key, or a path through links (customer.credit_limit) where only rules read one."""
+        steps = [first]
+        while self.token[1] == "." and self.items[self.at + 1][0] == "name":
+            self.take()
+            steps.append(self.take()[1])
+        return ".".join(steps)
 
     def rounded(self) -> Round:
         self.expect("(", "'(' after round")
@@ -304,6 +320,18 @@ def parse_compute(source: str) -> Expr:
     return Reader(source).whole()
 
 
+def parse_condition(source: str) -> Condition:
+    """Return the tree of a condition over a record's fields (outstanding > 0 and status != 'paid');
+    ExpressionError naming what is wrong and where."""
+    if not source.strip():
+        raise ExpressionError("the condition is empty", 0, "e.g. when: outstanding > 0 and status != 'paid'")
+    reader = Reader(source)
+    found = reader.condition()
+    if reader.token[0] != "end":
+        raise reader.error("expected and, or, or the end of the condition")
+    return found
+
+
 # -- reading a tree ----------------------------------------------------------------------------
 
 def walk(node: Any) -> Iterator[Any]:
@@ -322,6 +350,30 @@ def walk(node: Any) -> Iterator[Any]:
         yield from walk(node.where)
 
 
+TODAY = "today"
+
+
+def dated(node: Any, today: datetime.date) -> Any:
+    """Return a condition with `today`, `today + n` and `today - n` (days) put as the days they are."""
+    if isinstance(node, Field) and node.key == TODAY:
+        return DateValue(today)
+    if isinstance(node, Arithmetic) and isinstance(node.left, Field) and node.left.key == TODAY \
+            and node.op in ("+", "-") and isinstance(node.right, Number):
+        days = int(node.right.value) * (1 if node.op == "+" else -1)
+        return DateValue(today + datetime.timedelta(days=days))
+    if isinstance(node, Arithmetic):
+        return Arithmetic(node.op, dated(node.left, today), dated(node.right, today))
+    if isinstance(node, Logical):
+        return Logical(node.op, dated(node.left, today), dated(node.right, today))
+    if isinstance(node, Compare):
+        right = tuple(dated(v, today) for v in node.right) if isinstance(node.right, tuple) \
+            else dated(node.right, today)
+        return Compare(node.op, dated(node.left, today), right)
+    if isinstance(node, Negative):
+        return Negative(dated(node.operand, today))
+    return node
+
+
 def own_fields(expr: Expr) -> list[Field]:
     """Return the fields of the record itself that `expr` reads (not those inside aggregates)."""
     found: list[Field] = []
@@ -338,8 +390,8 @@ def own_fields(expr: Expr) -> list[Field]:
     return found
 
 
-def aggregates(expr: Expr) -> list[Aggregate]:
-    """Return the aggregates of `expr`."""
+def aggregates(expr: Expr | Condition) -> list[Aggregate]:
+    """Return the aggregates of `expr` (or of a condition)."""
     return [node for node in walk(expr) if isinstance(node, Aggregate)]
 
 

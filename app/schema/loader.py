@@ -5,10 +5,13 @@ import os
 from pathlib import Path
 
 from .checks import check_schema
+from .colours import check_colours
 from .issues import Issue, SchemaError
 from .model import ChoiceListSpec, SchemaSpec, TableSpec
 from .parse import TOP_LEVEL_KEYS, Parser, did_you_mean
+from .reminders import check_reminders, collect_reminders
 from .roles import check_roles, collect_roles
+from .rules import check_rules
 from .yamlsrc import Node, load_yaml_file, load_yaml_text
 
 
@@ -56,7 +59,7 @@ def build_schema(roots: list[Node], source_dir: str) -> tuple[SchemaSpec, list[I
     """Return the merged schema of all file roots, and the problems found in them."""
     parser = Parser()
     for root in roots:
-        if parser.expect_map(root, "", "top-level sections tables:, choices: and roles:"):
+        if parser.expect_map(root, "", "top-level sections tables:, choices:, roles: and reminders:"):
             parser.unknown_keys(root, "", TOP_LEVEL_KEYS, "sections")
     choices = _collect_choices(roots, parser)
     tables: dict[str, TableSpec] = {}
@@ -77,8 +80,10 @@ def build_schema(roots: list[Node], source_dir: str) -> tuple[SchemaSpec, list[I
             if table:
                 tables[key] = table
     roles = collect_roles(roots, parser)
-    schema = SchemaSpec(tuple(tables.values()), choices, source_dir, roles)
-    return schema, parser.issues + check_schema(schema) + check_roles(schema)
+    reminders = collect_reminders(roots, parser)
+    schema = SchemaSpec(tuple(tables.values()), choices, source_dir, roles, reminders)
+    return schema, (parser.issues + check_schema(schema) + check_roles(schema) + check_reminders(schema)
+                    + check_rules(schema) + check_colours(schema))
 
 
 def _collect_choices(roots: list[Node], parser: Parser) -> dict[str, ChoiceListSpec]:

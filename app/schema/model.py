@@ -114,6 +114,9 @@ class TableSpec:
     icon: str = "fa-table"
     renamed_from: str | None = None
     inline: tuple[str, ...] = ()  # child tables edited inside this table's add and edit forms
+    rules: tuple[RuleSpec, ...] = ()  # checks every write must pass (app.models.rules)
+    colors: tuple[ColourSpec, ...] = ()  # conditional row and cell colours (app.models.colours)
+    duplicates: tuple[str, ...] = ()  # fields a likely duplicate shares, compared normalised (查重)
     file: str = ""
     line: int = 0
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
@@ -180,6 +183,81 @@ class RoleSpec:
 
 
 @dataclass(frozen=True)
+class ColourSpec:
+    """A colour rule: rows (or, with `field`, that field's cells) of records for which `condition`
+    holds are shown in `color` in lists, on record pages and in exported workbooks; the label says
+    why in the list's legend."""
+
+    key: str
+    table: str
+    label: Label
+    when: str
+    color: str  # #rrggbb
+    condition: Any = field(default=None, compare=False, hash=False)
+    field: str | None = None
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A record rule: when `condition` holds for a record a write creates or changes (over its fields,
+    those of records it links to, and computed ones), the write is refused (`action` refuse) or must be
+    confirmed (warn), with `message` ({field} filled in). Users of `unless_roles` (and admins) confirm
+    instead of being refused."""
+
+    key: str
+    table: str
+    label: Label
+    when: str
+    action: str  # refuse | warn
+    message: Label
+    condition: Any = field(default=None, compare=False, hash=False)
+    unless_roles: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 0
+
+    @property
+    def name(self) -> str:
+        """Return the rule's name across tables (order.credit_limit): what a confirmation names."""
+        return f"{self.table}.{self.key}"
+
+
+@dataclass(frozen=True)
+class DoneSpec:
+    """What 完成 of a reminder records: a new record of its table, with fields copied from the due
+    record (`copy`), a date field set to the day it is done (`today`), and fields the user fills in
+    (`ask`): a follow-up done records the visit and plans the next one."""
+
+    copy: tuple[str, ...] = ()
+    today: str | None = None
+    ask: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ReminderSpec:
+    """A reminder: which records of a table fall due when (a date field, plus `after_days`), shown
+    `notice_days` before; for whom (a user field of the record, through links, and/or roles); with
+    which message ({field} filled in); only while `when` holds (a condition over the record)."""
+
+    key: str
+    label: Label
+    table: str
+    date: str
+    message: Label
+    notice_days: int = 0
+    after_days: int = 0
+    when: str | None = None  # as written; `condition` is its parsed tree
+    condition: Any = field(default=None, compare=False, hash=False)
+    to: str | None = None  # user field, or path to one: owner, customer.owner
+    roles: tuple[str, ...] = ()
+    done: DoneSpec | None = None  # 完成 adds a record (a follow-up's visit); None: 完成 only settles the item
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class SchemaSpec:
     """The whole schema: all tables (in file order), shared choice lists and roles."""
 
@@ -187,6 +265,7 @@ class SchemaSpec:
     choices: dict[str, ChoiceListSpec] = field(default_factory=dict)
     source_dir: str = ""
     roles: dict[str, RoleSpec] = field(default_factory=dict)
+    reminders: dict[str, ReminderSpec] = field(default_factory=dict)
 
     def table(self, key: str) -> TableSpec:
         """Return the table called `key`; KeyError if there is none."""

@@ -15,9 +15,9 @@ from .yamlsrc import Node, yaml_trap_hint
 
 KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_KEY_LENGTH = 63
-TOP_LEVEL_KEYS = ("tables", "choices", "roles")
+TOP_LEVEL_KEYS = ("tables", "choices", "roles", "reminders")
 TABLE_KEYS = ("label", "title", "fields", "list", "search", "filters", "order_by", "help", "icon", "renamed_from",
-              "inline")
+              "inline", "rules", "colors", "duplicates")
 ON_DELETE = ("restrict", "cascade", "set_null")
 SEARCHABLE_DEFAULT = ("string", "email", "phone", "cas_number", "uscc")
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?|[a-z]+")
@@ -206,8 +206,19 @@ class Parser:
             help=self.label(values["help"], f"{path}.help") if "help" in values else None,
             icon=(self.text(values["icon"], f"{path}.icon") or "fa-table") if "icon" in values else "fa-table",
             renamed_from=self.renamed_from(values, path),
+            rules=self.rules(values["rules"], key, f"{path}.rules") if "rules" in values else (),
+            colors=self.colours(values["colors"], key, f"{path}.colors") if "colors" in values else (),
+            duplicates=self.key_list(values["duplicates"], f"{path}.duplicates") if "duplicates" in values else (),
             file=node.file, line=node.line, lines=dict(node.key_lines),
         )
+
+    def rules(self, node: Node, table_key: str, path: str) -> tuple[Any, ...]:
+        from .rules import parse_rules  # the rules module reads with this parser
+        return parse_rules(self, node, table_key, path)
+
+    def colours(self, node: Node, table_key: str, path: str) -> tuple[Any, ...]:
+        from .colours import parse_colours  # as rules
+        return parse_colours(self, node, table_key, path)
 
     def field(self, node: Node, key: str, path: str, choices: dict[str, ChoiceListSpec],
               table_key: str) -> FieldSpec | None:

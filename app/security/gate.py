@@ -37,6 +37,13 @@ def role_keys(user: Any) -> list[str]:
     return names
 
 
+def writer_roles() -> frozenset[str] | None:
+    """Return the role names of the person writing now (the request's or job's user); None when no
+    person writes (the command line, the demo builder): the record rules check people's writes."""
+    user = current_user()
+    return frozenset(role_keys(user)) if user is not None else None
+
+
 def request_verb(table_key: str | None = None) -> str:
     """Return the verb of the endpoint being served (read for lists and pages, update for edits, ...).
 

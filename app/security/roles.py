@@ -15,7 +15,7 @@ DATA_MENU = "data"
 BUILT_IN = ("admin", "public")
 # What every logged-in user needs besides the tables: their own account.
 ACCOUNT_EXTRAS = (("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_post", "ResetMyPasswordView"),
-                  ("can_userinfo", "UserDBModelView"), ("can_read", "Jobs"))
+                  ("can_userinfo", "UserDBModelView"), ("can_read", "Jobs"), ("can_read", "Tasks"))
 
 
 # The audit log screen (app.web.audit): its permission and menu entry.
@@ -33,6 +33,8 @@ IMPORTS_MENU = "import_menu"
 IMPORTS_PAIRS = {("can_read", IMPORTS_VIEW), ("menu_access", IMPORTS_MENU)}
 # Background jobs (app.web.transfer.JobsView): every user may follow their own.
 JOBS_VIEW = "Jobs"
+# My tasks (app.web.tasks.TasksView): every user sees and settles their own due reminders.
+TASKS_VIEW = "Tasks"
 
 
 def menu_name_for(table_key: str) -> str:

@@ -17,6 +17,8 @@ from app.audit.capture import audit_place
 from app.audit.log import Entry, append
 from app.crypto import Keyring
 from app.models.build import BuiltModels
+from app.models.problems import RecordProblem
+from app.models.rules import confirming
 from app.schema import naming
 from app.schema.model import Label
 from app.security.gate import ADMIN_ROLE, current_user, may, role_keys, row_condition
@@ -151,7 +153,14 @@ def revert_batch(models: BuiltModels, session: orm.Session, ring: Keyring, batch
         status="reverted", reverted_at=now, reverted_by=getattr(user, "username", None) or "(command line)"))
     append(session.connection(), [Entry("import", table.key, batch_id, {"revert": batch_id, "file": batch.file_name},
                                         getattr(user, "id", None), getattr(user, "username", None), None)])
-    session.commit()
+    try:
+        with confirming(session, (), every=True):  # putting back what was there passes the rules' warnings
+            session.commit()
+    except RecordProblem as refused:  # a record rule refuses a value put back (logged, not undone)
+        session.rollback()
+        raise RevertRefused([Label(f"撤销后的记录不符合规则，未撤销：{refused.label.zh}",
+                                   f"not reverted: the records as they were break a rule: {refused.label.en}")]
+                            ) from None
     reverted = get_batch(models, session, batch_id)
     assert reverted is not None
     return reverted

@@ -14,13 +14,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.fields.names import company_key, fold
 from app.fields.values import validate_value
 from app.schema import naming
 from app.schema.model import FieldSpec, Label, SchemaSpec
 from app.security.gate import picks_only_self, user_pick_condition
 from app.security.users import display_name
 
-from .names import company_key, fold
 from .raw import CellError, Formula, Percent
 from .values import unquoted
 

@@ -18,6 +18,7 @@ from sqlalchemy import orm
 
 from app.audit.log import Entry, append
 from app.models.build import BuiltModels
+from app.models.colours import Painted, colours_of, tint, visible_colours
 from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
 from app.security.gate import current_user, field_access, may, row_condition
@@ -104,20 +105,27 @@ def export_table(models: BuiltModels, session: orm.Session, request: ExportReque
     unique_titles = {f.key: titles_unique(models.schema, f.to or "") for f in fields if f.type == "link"}
     shared_names = shared_user_names(session, request.lang) if any(f.type == "user" for f in fields) else frozenset()
 
-    def rows() -> Iterable[list[Any]]:
+    colours = visible_colours(models.schema, table, lambda t, k: field_access(models.schema, t, user).shows(k)) \
+        if request.fmt == "xlsx" else []
+    today = local_today()
+
+    def rows() -> Iterable[tuple[list[Any], dict[int, str]]]:
         done = 0
-        for obj in records_in_batches(session, models, table, ids):
-            done += 1
-            if done % BATCH == 0:
-                if cancelled is not None and cancelled():
-                    raise ExportCancelled()
-                if progress is not None:
-                    progress(done, total)
-            yield [obj.id] + [export_value(f, getattr(obj, f.key, None), request.lang, f.key in access.masked,
-                                           unique_titles.get(f.key, True), shared_names) for f in fields] \
-                + [getattr(obj, naming.VERSION_COLUMN)]
-            reveal_ids.append(obj.id) if revealed and any(getattr(obj, k, None) not in (None, "") for k in revealed) \
-                else None
+        for start in range(0, total, BATCH):
+            batch = ids[start:start + BATCH]
+            paint = colours_of(session, models, table, colours, batch, today)
+            for obj in records_in_batches(session, models, table, batch):
+                done += 1
+                if done % BATCH == 0:
+                    if cancelled is not None and cancelled():
+                        raise ExportCancelled()
+                    if progress is not None:
+                        progress(done, total)
+                yield [obj.id] + [export_value(f, getattr(obj, f.key, None), request.lang, f.key in access.masked,
+                                               unique_titles.get(f.key, True), shared_names) for f in fields] \
+                    + [getattr(obj, naming.VERSION_COLUMN)], fills(paint.get(obj.id), fields)
+                if revealed and any(getattr(obj, k, None) not in (None, "") for k in revealed):
+                    reveal_ids.append(obj.id)
     reveal_ids: list[int] = []
     writer = write_xlsx if request.fmt == "xlsx" else write_csv
     count = writer(out, table, fields, rows(), request.lang)
@@ -125,6 +133,26 @@ def export_table(models: BuiltModels, session: orm.Session, request: ExportReque
         progress(count, total)
     record_export(session, table, request, count, fields, revealed, reveal_ids)
     return ExportResult(count, [f.key for f in fields], revealed)
+
+
+def local_today() -> datetime.date:
+    """Return today's date where the panel is (CRM_TIMEZONE), for the colour rules' `today`."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+    return datetime.datetime.now(ZoneInfo(current_app.config.get("CRM_TIMEZONE") or "Asia/Shanghai")).date()
+
+
+def fills(painted: Painted | None, fields: list[FieldSpec]) -> dict[int, str]:
+    """Return the fill colour of each painted column of a row (column 0 is the id): the row's colour
+    everywhere, a cell rule's on its field."""
+    if painted is None:
+        return {}
+    found = {n: tint(painted.row.color) for n in range(len(fields) + 1)} if painted.row else {}
+    for n, spec in enumerate(fields, start=1):
+        if spec.key in painted.cells:
+            found[n] = tint(painted.cells[spec.key].color, 0.35)
+    return found
 
 
 def shared_user_names(session: orm.Session, lang: str) -> frozenset[str]:
@@ -158,8 +186,8 @@ def headers(table: TableSpec, fields: list[FieldSpec], lang: str) -> list[str]:
             + [special_label(table, VERSION_KEY).text(lang)])
 
 
-def write_xlsx(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: Iterable[list[Any]],
-               lang: str) -> int:
+def write_xlsx(out: IO[bytes], table: TableSpec, fields: list[FieldSpec],
+               rows: Iterable[tuple[list[Any], dict[int, str]]], lang: str) -> int:
     """Write a workbook with XlsxWriter in constant-memory mode (each row goes to disk as it is written;
     about three times faster than openpyxl's write-only mode): headings, the hidden key row, then the
     rows; return how many rows were written. Text is always written as text, never as a formula."""
@@ -182,32 +210,46 @@ def write_xlsx(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: 
         sheet.set_row(1, None, None, {"hidden": True})
         sheet.set_column(len(fields) + 1, len(fields) + 1, None, None, {"hidden": True})
         sheet.freeze_panes(2, 1)
+        painted: dict[tuple[int, str], Any] = {}  # (column, fill) -> its format, made once
+
+        def style(column: int, fill: str | None) -> Any:
+            if fill is None:
+                return formats[column]
+            if (column, fill) not in painted:
+                spec = {"bg_color": fill, "pattern": 1}
+                if 0 < column <= len(fields) and (number := number_format(fields[column - 1])):
+                    spec["num_format"] = number
+                painted[(column, fill)] = book.add_format(spec)
+            return painted[(column, fill)]
         count = 0
-        for count, values in enumerate(rows, start=1):
+        for count, (values, colours) in enumerate(rows, start=1):
             row = count + 1
             for column, value in enumerate(values):
+                fill = colours.get(column)
                 if value is None:
+                    if fill is not None:
+                        sheet.write_blank(row, column, None, style(column, fill))
                     continue
                 if isinstance(value, str):
-                    sheet.write_string(row, column, neutralised(value))
+                    sheet.write_string(row, column, neutralised(value), style(column, fill))
                 elif isinstance(value, datetime.date):
-                    sheet.write_datetime(row, column, value, formats[column])
+                    sheet.write_datetime(row, column, value, style(column, fill))
                 elif isinstance(value, bool):
-                    sheet.write_boolean(row, column, value)
+                    sheet.write_boolean(row, column, value, style(column, fill))
                 else:
-                    sheet.write_number(row, column, value, formats[column])
+                    sheet.write_number(row, column, value, style(column, fill))
         book.close()
     return count
 
 
-def write_csv(out: IO[bytes], table: TableSpec, fields: list[FieldSpec], rows: Iterable[list[Any]],
-              lang: str) -> int:
+def write_csv(out: IO[bytes], table: TableSpec, fields: list[FieldSpec],
+              rows: Iterable[tuple[list[Any], dict[int, str]]], lang: str) -> int:
     """Write UTF-8 with a BOM (so that Excel opens the Chinese right), headings then rows; return the count."""
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
     writer = csv.writer(text)
     writer.writerow(headers(table, fields, lang))
     count = 0
-    for values in rows:
+    for values, _colours in rows:  # a CSV file has no colours
         writer.writerow([csv_text(v) for v in values])
         count += 1
     text.flush()

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from app.fields.names import company_key, fold
 from app.models.build import BuiltModels
 from app.models.encryption import MASK
 from app.schema import naming
@@ -27,7 +28,6 @@ from .batches import Written, close_batch, earlier_import, open_batch
 from .cells import Lookup, cell_value, field_user_lookup, link_lookup
 from .columns import ID_KEY, Column, is_key_row, normal
 from .headings import Layout, Sheet, is_blank, read_layout
-from .names import company_key, fold
 from .problems import FileRefused, ImportCancelled, ImportResult, Problem
 from .raw import RawBook, RawSheet
 from .read import read_book
@@ -54,6 +54,7 @@ class ImportRequest:
     key: str | None = None  # upsert: the unique field (key or label) or id that finds the existing record
     dry_run: bool = False
     allow_duplicates: bool = False  # import rows flagged as likely duplicates (and a file imported before)
+    confirm_rules: bool = False  # pass the warnings of the record rules (refusals still refuse)
     lang: str = "zh"
     max_bytes: int = 50 << 20
 

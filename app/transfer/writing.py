@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.capture import logged_values, plain
+from app.models.duplicates import DUPLICATE_CHECK
 from app.models.problems import RecordProblem
+from app.models.rules import RuleNeedsConfirming, check_rules, confirming
 from app.schema import naming
 from app.schema.model import FieldSpec, Label
 from app.security.gate import assign_owner
@@ -44,9 +46,18 @@ class Writer:
         """Check and write every row, the child sheets' after the sheet's own, in one transaction; roll
         back on any problem (and always on a dry run), else record the batch and commit."""
         imp = self.imp
-        session, result = imp.session, imp.result
+        session = imp.session
         session.rollback()  # start from a clean transaction of our own
         batch_id = imp.open_batch()
+        # likely duplicates are the import's own check (allow_duplicates), by file row and stored record
+        duplicates = [f"{t.key}.{DUPLICATE_CHECK}" for t in imp.models.schema.tables]
+        with confirming(session, duplicates, every=imp.request.confirm_rules):
+            self.write_parts(book, sheet, rows, child_sheets, batch_id)
+
+    def write_parts(self, book: RawBook, sheet: RawSheet, rows: Iterator[PlannedRow],
+                    child_sheets: list[tuple[str, RawSheet]], batch_id: Any) -> None:
+        imp = self.imp
+        session, result = imp.session, imp.result
         try:
             parts = [(imp, sheet, self.stream(sheet, rows, 0))]
             done = imp.data_rows
@@ -131,7 +142,7 @@ class Writer:
                 stored = self.load_stored(chunk)
                 with session.no_autoflush:
                     staged = [self.stage(sheet, row, stored) for row in chunk]
-                session.flush()
+                check_rules(session)  # flushes, then the record rules: a refusal names its row below
             done = [s for s in staged if s is not None]
             counted = [row for row, s in zip(chunk, staged, strict=True) if s is not None or row.action == "unchanged"]
         except (RecordProblem, SQLAlchemyError):
@@ -166,8 +177,13 @@ class Writer:
                 stored = self.load_stored([row])
                 with imp.session.no_autoflush:
                     staged = self.stage(sheet, row, stored)
-                imp.session.flush()
+                check_rules(imp.session)
             return staged
+        except RuleNeedsConfirming as exc:
+            imp.cell_problem(sheet, row.row, None, Label(
+                f"{exc.label.zh}（如确认无误，勾选“确认规则提示”后重新导入；命令行：--confirm-rules）",
+                f"{exc.label.en} (if that is right, tick \"confirm rule warnings\" and import again; command line: "
+                "--confirm-rules)"))
         except RecordProblem as exc:
             imp.cell_problem(sheet, row.row, exc.field, exc.label)
         except SQLAlchemyError:

@@ -18,6 +18,7 @@ from app.fields.types import SpecApiField, field_type
 from app.models.build import BuiltModels
 from app.models.computed import ComputeProblem
 from app.models.problems import RecordProblem
+from app.models.rules import RuleNeedsConfirming, confirming
 from app.schema import naming
 from app.schema.model import FieldSpec, Label, TableSpec
 from app.security.gate import (
@@ -43,6 +44,7 @@ from .openapi import RESPONSES, correct_components, correct_operations, use_resp
 from .records import DeleteBlocked, RecordInterface, check_delete, record_id, unique_conflicts, user_display_name
 from .variants import API_ATTRIBUTES, FieldRulesMixin, fresh_filters, fresh_schema
 
+CONFIRM_HEADER = "X-Confirm-Rules"  # names the record rules whose warnings a write confirms (app.models.rules)
 USER_COLUMNS = ("id", "username", "first_name", "last_name")
 
 
@@ -350,7 +352,8 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         if refused is not None:
             return refused
         try:
-            return super().post_headless()
+            with confirming(self.datamodel.session, confirmed_rules()):
+                return super().post_headless()
         except OutOfReach as exc:
             return self.response_422(message=exc.text(current_lang()))
 
@@ -361,7 +364,8 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         if refused is not None:
             return refused
         try:
-            return self.with_version(super().put_headless(pk), pk)
+            with confirming(self.datamodel.session, confirmed_rules()):
+                return self.with_version(super().put_headless(pk), pk)
         except OutOfReach as exc:
             return self.response_422(message=exc.text(current_lang()))
 
@@ -423,6 +427,12 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
         error = sys.exc_info()[1]
         if isinstance(error, DecryptFailed):
             return self.response(500, message=undecryptable_message(error))
+        if isinstance(error, RuleNeedsConfirming):
+            current_appbuilder().session.rollback()
+            readable = [{"table": table, "id": pk, "title": title} for table, pk, title in error.records
+                        if can_reach(self.models, table, pk, current_appbuilder().session)]
+            return self.response(409, message=error.text(current_lang()), confirm=list(error.rules),
+                                 **({"records": readable} if error.records else {}))
         if isinstance(error, RecordProblem):
             current_appbuilder().session.rollback()
             text = error.text(current_lang())
@@ -463,6 +473,12 @@ class RecordApi(FieldRulesMixin, ModelRestApi):
             return super().delete_headless(pk)
         except DeleteBlocked as exc:
             return self.response(409, message=exc.text(current_lang()))
+
+
+def confirmed_rules() -> list[str]:
+    """Return the record rules whose warnings a write confirms: the names in its X-Confirm-Rules
+    header, separated by commas (what a 409 answer listed under `confirm`)."""
+    return [name.strip() for name in request.headers.get(CONFIRM_HEADER, "").split(",") if name.strip()]
 
 
 MAX_PAGE = 10_000_000  # far past the last page of any table; beyond it, offsets overflow

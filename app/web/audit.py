@@ -29,6 +29,7 @@ from .i18n import current_lang
 PAGE_SIZE = 50
 ACTION_LABELS = {"create": ("新建", "created"), "update": ("修改", "changed"), "delete": ("删除", "deleted"),
                  "reveal": ("查看加密字段", "revealed"), "import": ("导入", "imported"),
+                 "rule": ("通过规则", "passed a rule"),
                  "schema": ("结构变更", "schema change"), "login": ("登录", "logged in"),
                  "login_failed": ("登录失败", "failed login"),
                  "login_refused": ("登录被拒(已锁定)", "login refused (locked)"),
@@ -177,6 +178,10 @@ def shown_entry(row: Any, table: TableSpec | None, access: FieldAccess,
         if not labels:
             return None
         changes.append(("、".join(labels), "", ", ".join(f"#{r}" for r in data.get("records", []))))
+    elif row.action == "rule" and table is not None and isinstance(data, dict):
+        _, _, key = str(data.get("rule", "")).rpartition(".")
+        rule = next((r for r in table.rules if r.key == key), None)
+        changes.append((rule.label.text(lang) if rule is not None else key, "", str(data.get("message", ""))))
     elif row.action == "schema" and isinstance(data, dict):
         changes += [("", "", step) for step in data.get("steps", [])]
     elif isinstance(data, dict):  # a login event's details: reason, scope, by whom

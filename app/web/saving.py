@@ -18,8 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import HiddenField
 
 from app.models.problems import RecordProblem
+from app.models.rules import RuleNeedsConfirming, confirming
 from app.schema import naming
 from app.schema.model import Label
+from app.security.gate import can_reach
 
 from .audit import record_history
 from .errors import write_failure
@@ -27,11 +29,20 @@ from .i18n import current_lang
 from .inline import build_grids, check_rows, stage_rows
 from .records import DeleteBlocked
 
+CONFIRM_FIELD = "crm_confirm"  # the form's boxes that confirm a record rule's warning, by rule name
+NEEDS_CONFIRMING = Label("未保存：请核对下面的提示，勾选确认后再次保存。",
+                         "Not saved: check the warnings below, tick to confirm them and save again.")
 CHANGED_MEANWHILE = Label(
     "未保存：您打开此记录后，{who} 修改并保存了它（改动见下）。"
     "您填写的内容仍在表单中；核对后再次保存，将以您填写的为准。",
     "Not saved: after you opened this record, {who} changed and saved it (the changes are below). What you typed "
     "is still in the form; check it and save again to keep your version.")
+
+
+def readable_records(models: Any, records: Any, session: Any) -> list[tuple[str, str]]:
+    """Return (title, address) of the records a warning names that the user may open."""
+    return [(title, url_for(f"{naming.view_class_name_for(table)}.show", pk=pk)) for table, pk, title in records
+            if can_reach(models, table, pk, session)]
 
 
 def saved_location(view: Any, item: Any, exclude_cols: list[str]) -> str:
@@ -74,10 +85,19 @@ class SavesKeepInput(ViewBase):
     """Mixin for a ModelView: add, edit and delete that report a failure instead of hiding it."""
 
     def attempt(self, steps: Callable[[], None]) -> bool:
-        """Run a save; on failure roll back, flash why, and return False."""
+        """Run a save (passing the record rules whose warnings the form confirmed); on failure roll
+        back, flash why, and return False."""
         try:
-            steps()
+            with confirming(self.datamodel.session, request.form.getlist(CONFIRM_FIELD)):
+                steps()
             return True
+        except RuleNeedsConfirming as warning:  # shown again with a box to tick per warning (crm/widgets/form.html)
+            self.datamodel.session.rollback()
+            lang = current_lang()
+            g.crm_confirm_rules = [(name, label.text(lang), message.text(lang))
+                                   for name, label, message in warning.warnings]
+            g.crm_confirm_records = readable_records(self.models, warning.records, self.datamodel.session)
+            flash(NEEDS_CONFIRMING.text(lang), "warning")
         except RecordProblem as problem:  # the records' own rules, checked as the ORM writes
             self.datamodel.session.rollback()
             flash(problem.text(current_lang()), "danger")

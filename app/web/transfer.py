@@ -235,7 +235,8 @@ class TransferMixin(ViewBase):
         source = source if source is not None else request.form
         mode = source.get("mode", "insert")
         return {"mode": mode if mode in ("insert", "upsert") else "insert", "key": source.get("key") or None,
-                "allow_duplicates": bool(source.get("allow_duplicates"))}
+                "allow_duplicates": bool(source.get("allow_duplicates")),
+                "confirm_rules": bool(source.get("confirm_rules"))}
 
     def max_bytes(self) -> int:
         return int(current_app.config.get("CRM_IMPORT_MAX_MB") or 50) << 20

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, g, jsonify, request, send_file, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.widgets import FormWidget
+from flask_appbuilder.widgets import FormWidget, ListWidget
 from markupsafe import Markup, escape
 from werkzeug.utils import secure_filename
 
@@ -32,6 +32,7 @@ from app.security.keys import file_place
 from app.security.permissions import METHOD_VERBS, permission_name
 
 from .audit import record_history, record_reveal, revealed_fields
+from .colours import painted
 from .dashboards import widget_filter
 from .encrypted import BlindEqualFilter, encrypted_condition, mask_formatter
 from .errors import Refused
@@ -107,6 +108,12 @@ def phone_digits(column: Any) -> Any:
     return column
 
 
+class ColouredListWidget(ListWidget):
+    """Flask-AppBuilder's list, its rows and cells painted by the table's colour rules (`painted`)."""
+
+    template = "crm/widgets/list.html"
+
+
 class InlineFormWidget(FormWidget):
     """Flask-AppBuilder's form, with the child tables the table edits inline before its buttons."""
 
@@ -129,6 +136,7 @@ class RecordView(FieldRulesMixin, SavesKeepInput, TransferMixin, ModelView):
     page_size = 25
     add_widget = InlineFormWidget
     edit_widget = InlineFormWidget
+    list_widget = ColouredListWidget
     add_row_message = lazy_text("保存成功", "Saved")
     edit_row_message = lazy_text("保存成功", "Saved")
     method_permission_name = METHOD_VERBS
@@ -200,6 +208,8 @@ class RecordView(FieldRulesMixin, SavesKeepInput, TransferMixin, ModelView):
             filters.add_filter(fields[0].split(".")[0], search, keyword)
         widgets = super()._get_list_widget(filters=filters, **kwargs)
         self.record_list_reveal(widgets["list"])
+        args = widgets["list"].template_args
+        args["painted"] = painted(self.table_spec, args.get("pks") or [])
         return widgets
 
     def _list(self, **kwargs: Any) -> Any:
