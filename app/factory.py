@@ -42,6 +42,7 @@ from app.web.logins import install_login_guard
 from app.web.register import register_screens
 from app.web.reports import register_reports_screen
 from app.web.review import register_review_screen
+from app.web.sharing import register_sharing
 from app.web.tasks import register_tasks
 from app.web.transfer import register_imports_screen, register_jobs_screen
 from app.web.translations import compiled_translations_dir
@@ -116,6 +117,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         register_jobs_screen(appbuilder)
         register_tasks(appbuilder)
         register_colours(app)
+        register_sharing(appbuilder)
         install_login_guard(app)
         sync_roles(appbuilder, schema)
         new_admin = ensure_admin(appbuilder, settings)

@@ -6,13 +6,19 @@ CRM_TEST_REQUIRE_ALL=1 (CI).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default as email_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +273,81 @@ def start_worker(app: Any, log: Path, **settings: str) -> subprocess.Popen[bytes
     with log.open("ab") as out:  # the worker keeps its own copy of the file
         return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env={**worker_env(app), **settings},
                                 cwd=PROJECT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+# -- local servers that capture what the panel sends -----------------------------------------------
+
+class Mailbox:
+    """An SMTP server on loopback (aiosmtpd) keeping every message it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+        self.messages: list[Any] = []
+        port = free_port()
+
+        class Handler:
+            async def handle_DATA(inner, server: Any, session: Any, envelope: Any) -> str:  # noqa: N805
+                self.messages.append(message_from_bytes(envelope.content, policy=email_policy))
+                return "250 OK"
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+        self.controller.start()
+        self.port = port
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+class Receiver:
+    """An HTTP server on loopback standing in for 企业微信 and 钉钉 robots: keeps each post, answers
+    errcode 0 (or, while `failing`, an error)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.failing = False
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.posts.append((self.path, body))
+                answer = {"errcode": 310000, "errmsg": "keywords not in content"} if outer.failing else {"errcode": 0}
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Any:
+    box = Mailbox()
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def receiver() -> Any:
+    server = Receiver()
+    yield server
+    server.close()

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import mysql
 AUDIT_METADATA = sa.MetaData()
 LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 GENESIS = "0" * 64
-ACTIONS = ("create", "update", "delete", "reveal", "rule", "import", "export", "report", "schema",
+ACTIONS = ("create", "update", "delete", "reveal", "rule", "share", "import", "export", "report", "schema",
            "login", "login_failed", "login_refused", "lockout", "unlock", "logout")
 
 AUDIT_TABLE = sa.Table(

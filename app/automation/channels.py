@@ -21,13 +21,18 @@ class SendFailed(Exception):
     """A message could not be delivered: why, as the server said it (kept with the sending, retried)."""
 
 
-def send_email(config: dict[str, Any], to: str, subject: str, text: str) -> None:
-    """Send a plain-text e-mail through CRM_SMTP_*; SendFailed naming what went wrong."""
+def send_email(config: dict[str, Any], to: str, subject: str, text: str,
+               attachments: tuple[tuple[str, str, bytes], ...] = ()) -> None:
+    """Send a plain-text e-mail through CRM_SMTP_*, with (file name, MIME type, bytes) attachments;
+    SendFailed naming what went wrong."""
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = config["CRM_SMTP_FROM"] or formataddr(("化工客户管理", f"crm@{config['CRM_SMTP_HOST']}"))
     message["To"] = to
     message.set_content(text)
+    for name, mimetype, body in attachments:
+        main, _, sub = mimetype.partition("/")
+        message.add_attachment(body, maintype=main, subtype=sub, filename=name)
     host, port, security = config["CRM_SMTP_HOST"], int(config["CRM_SMTP_PORT"]), config["CRM_SMTP_SECURITY"]
     try:
         server: smtplib.SMTP = (smtplib.SMTP_SSL(host, port, timeout=TIMEOUT) if security == "ssl"

@@ -31,16 +31,9 @@ HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 def parse_colours(parser: Parser, node: Node, table_key: str, path: str) -> tuple[ColourSpec, ...]:
     """Return the colour rules declared under a table's `colors:` (shape problems go to the parser)."""
-    if not parser.expect_map(node, path, "colour rules by name, e.g. colors: {overdue: {when: ..., color: '#f5222d'}}"):
-        return ()
-    found = []
-    for key, rule_node in node.value.items():
-        rule_path = f"{path}.{key}"
-        if parser.check_key(node, key, rule_path, node.key_lines.get(key)):
-            colour = parse_colour(parser, rule_node, table_key, key, rule_path)
-            if colour is not None:
-                found.append(colour)
-    return tuple(found)
+    return tuple(parser.named_entries(
+        node, path, "colour rules by name, e.g. colors: {overdue: {when: ..., color: '#f5222d'}}",
+        lambda entry, key, entry_path: parse_colour(parser, entry, table_key, key, entry_path)))
 
 
 def parse_colour(parser: Parser, node: Node, table_key: str, key: str, path: str) -> ColourSpec | None:

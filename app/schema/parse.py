@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,21 @@ class Parser:
             if key not in allowed:
                 self.error(node, f"{path}.{key}", f"unknown key '{key}'",
                            did_you_mean(key, sorted(allowed), what), line=node.key_lines.get(key))
+
+    def named_entries(self, node: Node, path: str, what: str, read: Callable[[Node, str, str], Any]) -> list[Any]:
+        """Return what `read(entry, key, path)` makes of each entry of a mapping of named items (rules,
+        colour rules), skipping invalid keys and entries it cannot read (None); [] and a problem when
+        `node` is no mapping."""
+        if not self.expect_map(node, path, what):
+            return []
+        found = []
+        for key, entry in node.value.items():
+            entry_path = f"{path}.{key}"
+            if self.check_key(node, key, entry_path, node.key_lines.get(key)):
+                item = read(entry, key, entry_path)
+                if item is not None:
+                    found.append(item)
+        return found
 
     def check_key(self, node: Node, key: str, path: str, line: int | None) -> bool:
         if KEY_RE.fullmatch(key) and len(key) <= MAX_KEY_LENGTH:

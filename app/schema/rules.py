@@ -30,16 +30,9 @@ ACTIONS = ("refuse", "warn")
 
 def parse_rules(parser: Parser, node: Node, table_key: str, path: str) -> tuple[RuleSpec, ...]:
     """Return the rules declared under a table's `rules:` (shape problems go to the parser)."""
-    if not parser.expect_map(node, path, "rules by name, e.g. rules: {credit_limit: {when: ..., refuse: ...}}"):
-        return ()
-    rules = []
-    for key, rule_node in node.value.items():
-        rule_path = f"{path}.{key}"
-        if parser.check_key(node, key, rule_path, node.key_lines.get(key)):
-            rule = parse_rule(parser, rule_node, table_key, key, rule_path)
-            if rule is not None:
-                rules.append(rule)
-    return tuple(rules)
+    return tuple(parser.named_entries(
+        node, path, "rules by name, e.g. rules: {credit_limit: {when: ..., refuse: ...}}",
+        lambda entry, key, entry_path: parse_rule(parser, entry, table_key, key, entry_path)))
 
 
 def parse_rule(parser: Parser, node: Node, table_key: str, key: str, path: str) -> RuleSpec | None:

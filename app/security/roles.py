@@ -15,7 +15,8 @@ DATA_MENU = "data"
 BUILT_IN = ("admin", "public")
 # What every logged-in user needs besides the tables: their own account.
 ACCOUNT_EXTRAS = (("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_post", "ResetMyPasswordView"),
-                  ("can_userinfo", "UserDBModelView"), ("can_read", "Jobs"), ("can_read", "Tasks"))
+                  ("can_userinfo", "UserDBModelView"), ("can_read", "Jobs"), ("can_read", "Tasks"),
+                  ("can_read", "Share"))
 
 
 # The audit log screen (app.web.audit): its permission and menu entry.
@@ -35,6 +36,8 @@ IMPORTS_PAIRS = {("can_read", IMPORTS_VIEW), ("menu_access", IMPORTS_MENU)}
 JOBS_VIEW = "Jobs"
 # My tasks (app.web.tasks.TasksView): every user sees and settles their own due reminders.
 TASKS_VIEW = "Tasks"
+# Sharing a record (app.web.sharing.ShareView): every user, of the records they read, with colleagues who read them.
+SHARE_VIEW = "Share"
 
 
 def menu_name_for(table_key: str) -> str:

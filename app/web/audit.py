@@ -29,7 +29,7 @@ from .i18n import current_lang
 PAGE_SIZE = 50
 ACTION_LABELS = {"create": ("新建", "created"), "update": ("修改", "changed"), "delete": ("删除", "deleted"),
                  "reveal": ("查看加密字段", "revealed"), "import": ("导入", "imported"),
-                 "rule": ("通过规则", "passed a rule"),
+                 "rule": ("通过规则", "passed a rule"), "share": ("分享", "shared"),
                  "schema": ("结构变更", "schema change"), "login": ("登录", "logged in"),
                  "login_failed": ("登录失败", "failed login"),
                  "login_refused": ("登录被拒(已锁定)", "login refused (locked)"),
