@@ -316,3 +316,49 @@ def load_names(app: Any) -> list[str]:
     model = app.extensions["crm"].models.model("customer")
     with app.app_context():
         return [n for (n,) in app.appbuilder.session.execute(sa.select(model.name))]
+
+
+def test_a_rule_warning_is_confirmed_and_an_overdue_receivable_is_red(page: Any, app: Any) -> None:
+    """In the browser: an order delivered before it is placed asks to be confirmed (the box ticked,
+    it saves); a receivable past its due date shows in red in the list, with the legend."""
+    import sqlalchemy as sa
+    page.goto("/t/customer/add")
+    page.fill("#name", "江苏华源精细化工有限公司")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/t/customer/show/**")
+    page.goto("/t/order/add")
+    page.fill("#number", "SO-2026-001")
+    choose(page, "customer", "江苏华源精细化工有限公司")
+    for field, typed in (("order_date", "2026-12-10"), ("delivery_date", "2026-12-01")):
+        page.fill(f"#{field}", "")
+        page.click(f"#{field}")
+        page.keyboard.type(typed)
+        page.keyboard.press("Tab")
+    page.click("button[type=submit]")
+    box = page.locator(".crm-confirm-rules")
+    box.wait_for(state="visible", timeout=5000)
+    warning = box.inner_text()
+    assert "确认 交货日期早于下单日期" in warning and "交货日期 2026-12-01 早于下单日期 2026-12-10" in warning
+    assert page.input_value("#number") == "SO-2026-001"  # what was typed is kept
+    page.check("input[name=crm_confirm][value='order.delivery_before_order']")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/t/order/show/**")
+    with app.app_context():
+        order = app.extensions["crm"].models.model("order")
+        stored = app.appbuilder.session.execute(sa.select(order.number, order.delivery_date)).all()
+    assert [(n, d.isoformat()) for n, d in stored] == [("SO-2026-001", "2026-12-01")]
+    page.goto("/t/payment/add")
+    page.fill("#number", "AR-2026-001")
+    choose(page, "customer", "江苏华源精细化工有限公司")
+    page.fill("#amount_due", "5000")
+    page.click("#due_date")
+    page.keyboard.type("2020-01-31")
+    page.keyboard.press("Tab")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/t/payment/show/**")
+    assert "逾期未收" in page.locator(".crm-record-colours").inner_text()
+    page.goto("/t/payment/list/")
+    row = page.locator("tr.crm-painted-row")
+    assert row.count() == 1 and "AR-2026-001" in row.inner_text()
+    assert "逾期未收" in page.locator(".crm-colour-legend").inner_text()
+    assert page.js_errors == []

@@ -40,6 +40,7 @@ from .problems import RecordProblem
 ADMIN_ROLE = "admin"
 CONFIRMED = "crm_rules_confirm"  # session.info: the rule names the writer confirmed
 CONFIRMATIONS = "crm_rules_confirmed"  # session.info: (table, id, rule, message) passed, to log
+DUPLICATES_CHECKED = "crm_rules_duplicates_checked"  # session.info: the writer checks likely duplicates
 LOGGED = "crm_rules_logged"  # session.info: (table, id, rule) logged in this transaction
 PENDING = "crm_rules_pending"  # session.info: what the flushes since the last check wrote, and before
 Writer = Callable[[], "frozenset[str] | None"]  # () -> the writer's role names; None for no person
@@ -68,6 +69,7 @@ class RuleNeedsConfirming(RecordProblem):
 class RulesContext:
     models: BuiltModels
     writer: Writer
+    links: tuple[Any, ...] = ()  # the table's links to checked tables: their rules may read this one's records
 
 
 _CONTEXTS: weakref.WeakKeyDictionary[type, RulesContext] = weakref.WeakKeyDictionary()
@@ -76,19 +78,25 @@ _CONTEXTS: weakref.WeakKeyDictionary[type, RulesContext] = weakref.WeakKeyDictio
 def install_rules(models: BuiltModels, writer: Writer) -> None:
     """Check the rules of `models`' tables on every flush; `writer` says whose write it is."""
     for table in models.schema.tables:
-        _CONTEXTS[models.model(table.key)] = RulesContext(models, writer)
+        links = tuple(f for f in table.fields if f.type == "link" and checked(models.schema.table(f.to or "")))
+        _CONTEXTS[models.model(table.key)] = RulesContext(models, writer, links)
 
 
 @contextmanager
-def confirming(session: orm.Session, rules: Iterable[str], every: bool = False) -> Iterator[None]:
+def confirming(session: orm.Session, rules: Iterable[str], every: bool = False,
+               duplicates_checked: bool = False) -> Iterator[None]:
     """Within the block, the writes of `session` pass the warnings of `rules` (names such as
     order.large_order), or of every rule with `every` (an import whose user ticked 确认规则提示);
-    each pass is noted for the audit log."""
+    each pass is noted for the audit log. `duplicates_checked`: the writer looks for likely
+    duplicates itself (an import, against the stored records and its other rows), so 查重 is skipped."""
     session.info[CONFIRMED] = (frozenset(rules), every)
+    if duplicates_checked:
+        session.info[DUPLICATES_CHECKED] = True
     try:
         yield
     finally:
         session.info.pop(CONFIRMED, None)
+        session.info.pop(DUPLICATES_CHECKED, None)
 
 
 def pop_confirmations(session: orm.Session) -> list[tuple[str, int, str, str]]:
@@ -169,12 +177,10 @@ def touched(session: orm.Session, objects: Iterable[Any]) -> dict[str, set[int]]
         ctx = _CONTEXTS.get(type(obj))
         if ctx is None:
             continue
-        table = ctx.models.schema.table(type(obj).__table_spec__.key)
+        table = type(obj).__table_spec__
         if checked(table) and getattr(obj, "id", None) is not None:
             found.setdefault(table.key, set()).add(obj.id)
-        for spec in table.fields:
-            if spec.type != "link" or not checked(ctx.models.schema.table(spec.to or "")):
-                continue
+        for spec in ctx.links:
             ids = found.setdefault(spec.to or "", set())
             state = sa.inspect(obj)
             for attr in (spec.key, naming.column_name_for(spec)):
@@ -190,7 +196,8 @@ def touched(session: orm.Session, objects: Iterable[Any]) -> dict[str, set[int]]
 def remember_before(session: orm.Session, flush_context: Any, instances: Any) -> None:
     """Read what the rules see of the stored records this flush may change, the first time a flush
     of the transaction touches them."""
-    written = [obj for obj in (*session.new, *session.dirty, *session.deleted) if type(obj) in _CONTEXTS]
+    new, deleted = session.new, session.deleted  # each a new set on every access: read once
+    written = [obj for obj in (*new, *session.dirty, *deleted) if type(obj) in _CONTEXTS]
     if not written:
         return
     ctx = _CONTEXTS[type(written[0])]
@@ -198,8 +205,8 @@ def remember_before(session: orm.Session, flush_context: Any, instances: Any) ->
         return
     pending = session.info.setdefault(PENDING, {"models": ctx.models, "before": {}, "candidates": {}, "written": [],
                                                 "new": [], "inserted": {}})
-    pending["written"] += [obj for obj in written if obj not in session.deleted]
-    pending["new"] += [obj for obj in written if obj in session.new]
+    pending["written"] += [obj for obj in written if obj not in deleted]
+    pending["new"] += [obj for obj in written if obj in new]
     with session.no_autoflush:
         for table_key, ids in touched(session, written).items():
             known = pending["before"].setdefault(table_key, {})
@@ -249,9 +256,10 @@ def check_rules(session: orm.Session) -> None:
     models: BuiltModels = pending["models"]
     roles = _CONTEXTS[models.model(models.schema.tables[0].key)].writer()
     if roles is not None:
+        seek = not session.info.get(DUPLICATES_CHECKED)
         fired = [hit for key, ids in pending["candidates"].items() if ids
                  for hit in firing(session, models, models.schema.table(key), ids, pending["before"].get(key, {}),
-                                   pending["inserted"].get(key, set()))]
+                                   pending["inserted"].get(key, set()), seek)]
         settle(session, fired, roles)
     session.info.pop(PENDING, None)  # only once passed: a refused commit tried again is refused again
 
@@ -265,9 +273,11 @@ class Hit:
 
 
 def firing(session: orm.Session, models: BuiltModels, table: TableSpec, ids: set[int],
-           before: dict[int, dict[str, Any] | None], inserted: set[int]) -> list[Hit]:
+           before: dict[int, dict[str, Any] | None], inserted: set[int], seek_duplicates: bool = True) -> list[Hit]:
     """Return the rules of `table` that fire for records `ids`: the condition holds, and the record is
-    new, or did not meet it before, or met it and is now further into it (`worsened`)."""
+    new, or did not meet it before, or met it and is now further into it (`worsened`); and the likely
+    duplicates of those new or renamed, unless the writer checks them itself (an import: a query per
+    row here would make a large import quadratic)."""
     hits = []
     for pk, row in rule_values(session, models, table, ids).items():
         old = None if pk in inserted else before.get(pk)
@@ -277,7 +287,7 @@ def firing(session: orm.Session, models: BuiltModels, table: TableSpec, ids: set
             if old is not None and old[rule.key] and not worsened(rule, old, row):
                 continue
             hits.append(Hit(rule, pk, filled(rule, table, row, models.schema)))
-        keys = [f"{DUPLICATE_CHECK}:{k}" for k in table.duplicates]
+        keys = [f"{DUPLICATE_CHECK}:{k}" for k in table.duplicates] if seek_duplicates else []
         if keys and (old is None or any(old[k] != row[k] for k in keys)):
             values = {k.partition(":")[2]: row[k] for k in keys}
             found = likely_duplicates(session, models, table, pk, values)
@@ -396,5 +406,6 @@ def forget(session: orm.Session, previous_transaction: Any) -> None:
 
 @event.listens_for(orm.Session, "after_transaction_end")
 def ended(session: orm.Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the whole transaction, not a savepoint
-        session.info.pop(LOGGED, None)
+    if transaction.parent is None:  # the whole transaction, not a savepoint: nothing carries over
+        for key in (LOGGED, PENDING, CONFIRMATIONS):  # (a session closed without a rollback, too)
+            session.info.pop(key, None)

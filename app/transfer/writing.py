@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.capture import logged_values, plain
-from app.models.duplicates import DUPLICATE_CHECK
 from app.models.problems import RecordProblem
 from app.models.rules import RuleNeedsConfirming, check_rules, confirming
 from app.schema import naming
@@ -50,8 +49,7 @@ class Writer:
         session.rollback()  # start from a clean transaction of our own
         batch_id = imp.open_batch()
         # likely duplicates are the import's own check (allow_duplicates), by file row and stored record
-        duplicates = [f"{t.key}.{DUPLICATE_CHECK}" for t in imp.models.schema.tables]
-        with confirming(session, duplicates, every=imp.request.confirm_rules):
+        with confirming(session, (), every=imp.request.confirm_rules, duplicates_checked=True):
             self.write_parts(book, sheet, rows, child_sheets, batch_id)
 
     def write_parts(self, book: RawBook, sheet: RawSheet, rows: Iterator[PlannedRow],
